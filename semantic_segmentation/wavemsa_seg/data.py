@@ -1,0 +1,97 @@
+"""ADE20K-layout datasets that reject bad input with an error naming the file.
+
+- ``CheckedADE20KDataset``: mmseg's ``ADE20KDataset`` that fails at construction when the image folder
+  is empty or an image has no label map, and tells ``CheckSegMap`` the class count.
+- ``DigitScenesDataset``: the built-in digit scenes (``datasets/make_ade20k.py``), ten classes.
+- ``CheckSegMap`` (pipeline transform, right after ``LoadAnnotations``): the label map must have its
+  image's size and hold only class ids or the ignore index.
+"""
+from __future__ import annotations
+
+import os.path as osp
+
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmseg.datasets import ADE20KDataset
+from mmseg.registry import DATASETS, TRANSFORMS
+
+
+class BadSegmentationData(ValueError):
+    """An image or label map that cannot be used; the message names the file."""
+
+
+@DATASETS.register_module()
+class CheckedADE20KDataset(ADE20KDataset):
+    """``ADE20KDataset`` (``reduce_zero_label=True``: raw label 0 = other, ignored) with input checks.
+
+    Each sample also carries ``num_classes`` so that ``CheckSegMap`` needs no copy of the class count.
+    """
+
+    def load_data_list(self) -> list[dict]:
+        data_list = super().load_data_list()
+        img_dir = self.data_prefix.get("img_path", "")
+        if not data_list:
+            raise FileNotFoundError(
+                f"no '*{self.img_suffix}' images under {img_dir!r} "
+                f"(data_root={self.data_root!r}); see semantic_segmentation/README.md for the layout")
+        missing = [d["seg_map_path"] for d in data_list if "seg_map_path" in d
+                   and not osp.isfile(d["seg_map_path"])]
+        if missing:
+            shown = "\n  ".join(missing[:5]) + ("\n  ..." if len(missing) > 5 else "")
+            raise FileNotFoundError(
+                f"{len(missing)} of {len(data_list)} images under {img_dir!r} have no label map; "
+                f"expected:\n  {shown}")
+        num_classes = len(self.metainfo["classes"])
+        for d in data_list:
+            d["num_classes"] = num_classes
+        return data_list
+
+
+@DATASETS.register_module()
+class DigitScenesDataset(CheckedADE20KDataset):
+    """Built-in digit scenes in the ADEChallengeData2016 layout: raw label ``d + 1`` is digit ``d``."""
+
+    METAINFO = dict(
+        classes=tuple(f"digit {d}" for d in range(10)),
+        palette=[[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+                 [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]])
+
+
+@TRANSFORMS.register_module()
+class CheckSegMap(BaseTransform):
+    """Reject a label map whose size differs from its image's or that holds ids beyond the classes.
+
+    Place right after ``LoadAnnotations`` (before any resize of the map). Reads ``gt_seg_map`` (H, W)
+    and ``ori_shape``; valid values are ``0..num_classes-1`` and ``ignore_index`` (after mmseg's
+    ``reduce_zero_label``, which maps raw ``v`` to ``v - 1`` and raw 0 to 255). ``num_classes``
+    defaults to the sample's ``num_classes`` (set by ``CheckedADE20KDataset``).
+    """
+
+    def __init__(self, num_classes: int | None = None, ignore_index: int = 255) -> None:
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+
+    def transform(self, results: dict) -> dict:
+        path = results.get("seg_map_path", "<label map>")
+        seg = results["gt_seg_map"]
+        img_shape = tuple(results["ori_shape"][:2])
+        if tuple(seg.shape[:2]) != img_shape:
+            raise BadSegmentationData(
+                f"label map {path} is {seg.shape[1]}x{seg.shape[0]} (WxH) but its image "
+                f"{results.get('img_path')} is {img_shape[1]}x{img_shape[0]}")
+        num_classes = self.num_classes if self.num_classes is not None else results.get("num_classes")
+        if num_classes is None:
+            raise KeyError("CheckSegMap needs num_classes: pass it or use CheckedADE20KDataset")
+        values = np.unique(seg)
+        bad = values[(values >= num_classes) & (values != self.ignore_index)]
+        if bad.size:
+            shift = 1 if results.get("reduce_zero_label") else 0
+            raw = [int(v) + shift for v in bad[:10]]
+            raise BadSegmentationData(
+                f"label map {path} holds ids {raw} beyond the {num_classes} classes (valid raw ids: "
+                f"{shift}..{num_classes - 1 + shift}{', 0 = other' if shift else ''}, "
+                f"{self.ignore_index} = ignore)")
+        return results
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_classes={self.num_classes}, ignore_index={self.ignore_index})"

@@ -1,0 +1,237 @@
+"""Semantic segmentation (semantic_segmentation/): the built-in ADE20K-format data, every config through
+tools/train.py (one iteration) and tools/test.py (prediction, metrics, painted PNGs) on the CPU, the
+config/backbone channel contract, params/FLOPs and the bad-input errors.
+
+Configs run with the tiny backbone (arch='t') on 64x64 crops to stay fast, keeping each config's
+decode heads, dataset class, pipelines (shrunk) and optimiser.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("mmseg", reason="the OpenMMLab stack is installed by `make install-mm`")
+
+REPO = Path(__file__).resolve().parent.parent
+SEG = REPO / "semantic_segmentation"
+ADE_CONFIGS = sorted((SEG / "configs" / "wavemsa").glob("*.py"))
+DEMO_CONFIGS = sorted((SEG / "configs" / "demo").glob("*.py"))
+TINY_CHANNELS = [32, 64, 128, 192]
+SIZE = 64
+
+sys.path.insert(0, str(REPO / "datasets"))
+sys.path.insert(0, str(SEG))
+import make_ade20k  # noqa: E402
+from mmengine.config import Config  # noqa: E402
+
+
+def load_tool(name: str):
+    """Import semantic_segmentation/tools/<name>.py as a module."""
+    spec = importlib.util.spec_from_file_location(f"seg_tool_{name}", SEG / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def ade_root(tmp_path_factory) -> Path:
+    """A tiny built-in set in the ADEChallengeData2016 layout (8 training, 4 validation scenes)."""
+    return make_ade20k.build(tmp_path_factory.mktemp("seg") / "ADEChallengeData2016", num_train=8,
+                             num_val=4, size=SIZE, max_objects=3, seed=0)
+
+
+def small_config(path: Path, data_root: Path, out_dir: Path) -> Path:
+    """``path`` with the tiny backbone, 64x64 crops, ``data_root``, one iteration, no pretrained
+    weights; everything else (heads, dataset class, transforms, optimiser) as in ``path``."""
+    cfg = Config.fromfile(str(path))
+    m = cfg.model
+    m.backbone.update(arch="t", init_cfg=None)
+    m.data_preprocessor.size = (SIZE, SIZE)
+    if "neck" in m:
+        m.neck.in_channels = TINY_CHANNELS
+    else:
+        m.decode_head.in_channels = TINY_CHANNELS
+    if m.get("auxiliary_head"):
+        m.auxiliary_head.in_channels = TINY_CHANNELS[m.auxiliary_head.in_index]
+    for loader in ("train_dataloader", "val_dataloader", "test_dataloader"):
+        dl = cfg[loader]
+        dl.update(num_workers=0, persistent_workers=False, batch_size=2)
+        dl.dataset.data_root = str(data_root)
+        for t in dl.dataset.pipeline:
+            if t["type"] in ("RandomResize", "Resize"):
+                t["scale"] = (SIZE, SIZE)
+            if t["type"] == "RandomCrop":
+                t["crop_size"] = (SIZE, SIZE)
+    cfg.train_cfg.update(max_iters=1, val_interval=1000)
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint.update(interval=1000, save_best=None)
+    cfg.param_scheduler = [dict(type="ConstantLR", factor=1.0, by_epoch=False, begin=0, end=1)]
+    cfg.env_cfg.mp_cfg = dict(mp_start_method="fork", opencv_num_threads=0)
+    out = out_dir / f"small_{path.name}"
+    cfg.dump(str(out))
+    return out
+
+
+def test_dataset_layout_and_labels(ade_root: Path):
+    for split, prefix, n in (("training", "ADE_train", 8), ("validation", "ADE_val", 4)):
+        imgs = sorted((ade_root / "images" / split).glob("*.jpg"))
+        anns = sorted((ade_root / "annotations" / split).glob("*.png"))
+        names = [f"{prefix}_{i:08d}" for i in range(1, n + 1)]
+        assert [p.stem for p in imgs] == [p.stem for p in anns] == names
+        for img, ann in zip(imgs, anns):
+            seg = np.asarray(Image.open(ann))
+            assert seg.dtype == np.uint8 and seg.shape == (SIZE, SIZE) == Image.open(img).size[::-1]
+            assert seg.max() <= 10 and (seg > 0).any()  # 0 = other, 1..10 = digits; never digit-free
+    build = json.loads((ade_root / "build.json").read_text())
+    assert build["size"] == SIZE and build["num_train"] == 8
+
+
+def test_label_map_follows_instance_masks():
+    mask_a = np.zeros((4, 4), bool)
+    mask_a[:2] = True
+    mask_b = np.zeros((4, 4), bool)
+    mask_b[3, 3] = True
+    insts = [make_ade20k.digit_scenes.Instance(0, mask_a, (0, 0, 4, 2)),
+             make_ade20k.digit_scenes.Instance(9, mask_b, (3, 3, 1, 1))]
+    seg = make_ade20k.label_map(insts, 4, 4)
+    assert (seg[:2] == 1).all() and seg[3, 3] == 10 and (seg[2] == 0).all()
+
+
+@pytest.mark.parametrize("config", ADE_CONFIGS + DEMO_CONFIGS, ids=lambda p: p.stem)
+def test_config_trains_one_iteration_and_predicts(config: Path, ade_root: Path, tmp_path: Path):
+    train, test = load_tool("train"), load_tool("test")
+    small = small_config(config, ade_root, tmp_path)
+    work = tmp_path / "work"
+    train.main([str(small), "--work-dir", str(work)])
+    ckpt = work / "iter_1.pth"
+    assert ckpt.is_file()
+    scalars_json = next(work.glob("*/vis_data/scalars.json"))
+    scalars = [json.loads(line) for line in scalars_json.read_text().splitlines()]
+    assert scalars[0]["iter"] == 1 and math.isfinite(scalars[0]["loss"]) and scalars[0]["loss"] > 0
+    assert (work / "training_curves.png").is_file()
+
+    show = tmp_path / "show"
+    metrics = test.main([str(small), str(ckpt), "--work-dir", str(work), "--show-dir", str(show),
+                         "--show-interval", "1"])
+    assert set(metrics) == {"aAcc", "mIoU", "mAcc"}
+    assert all(0.0 <= v <= 100.0 for v in metrics.values())
+    assert json.loads((work / "metrics.json").read_text())["mIoU"] == metrics["mIoU"]
+    painted = sorted(show.glob("*.png"))
+    assert len(painted) == 4  # every validation image: ground truth | prediction side by side
+    assert Image.open(painted[0]).size == (2 * SIZE, SIZE)
+
+
+@pytest.mark.parametrize("config", ADE_CONFIGS, ids=lambda p: p.stem)
+def test_full_size_config_matches_backbone(config: Path):
+    """The decode head / neck input channels are the configured backbone's output channels, the head
+    is the one the name says, and ADE20K has 150 classes at 512x512."""
+    from wavemsa.backbone import WaveFormerBackbone
+
+    cfg = Config.fromfile(str(config))
+    m = cfg.model
+    channels = WaveFormerBackbone(arch=m.backbone.arch).out_channels
+    if config.stem.startswith("fpn_"):
+        assert m.neck.type == "FPN" and m.decode_head.type == "FPNHead"
+        assert list(m.neck.in_channels) == channels
+    else:
+        assert m.decode_head.type == "UPerHead" and m.auxiliary_head.type == "FCNHead"
+        assert list(m.decode_head.in_channels) == channels
+        assert m.auxiliary_head.in_channels == channels[m.auxiliary_head.in_index]
+    assert m.decode_head.num_classes == 150 and tuple(m.data_preprocessor.size) == (512, 512)
+    assert cfg.train_dataloader.dataset.type == "CheckedADE20KDataset"
+    assert cfg.train_dataloader.dataset.data_root == "datasets/ADEChallengeData2016"
+    assert m.backbone.init_cfg.type == "Pretrained"
+    assert cfg.optim_wrapper.optimizer.type == "AdamW"
+    assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0.0
+
+
+def test_get_flops_counts_attention(tmp_path: Path):
+    """Params/FLOPs at 512x512 for the FPN-S config; attention (SDPA) is counted, not skipped."""
+    flops = load_tool("get_flops")
+    cfg = Config.fromfile(str(SEG / "configs" / "wavemsa" / "fpn_wavemsa_s_512x512_80k_ade20k.py"))
+    cfg.model.backbone.init_cfg = None
+    small = flops.complexity(cfg, (64, 64))
+    assert 15 < small["params_m"] < 40 and small["aux_params_m"] == 0 and small["gflops"] > 0
+    import torch
+
+    q, k, v = torch.zeros(2, 3, 10, 8), torch.zeros(2, 3, 5, 8), torch.zeros(2, 3, 5, 4)
+    assert flops.sdpa_flop_jit([q, k, v], []) == 2 * 3 * 10 * 5 * (8 + 4)
+
+
+# ----------------------------------------------------------------------------------- bad input
+
+
+def _dataset(root: Path, cls: str = "DigitScenesDataset", split: str = "training"):
+    import wavemsa_seg  # noqa: F401  (registers the datasets and CheckSegMap)
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+
+    init_default_scope("mmseg")
+    pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"), dict(type="CheckSegMap"),
+                dict(type="PackSegInputs")]
+    prefix = dict(img_path=f"images/{split}", seg_map_path=f"annotations/{split}")
+    return DATASETS.build(dict(type=cls, data_root=str(root), data_prefix=prefix, pipeline=pipeline))
+
+
+@pytest.fixture
+def ade_copy(ade_root: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(ade_root, tmp_path / "ADEChallengeData2016"))
+
+
+def test_good_data_loads(ade_root: Path):
+    ds = _dataset(ade_root)
+    sample = ds[0]
+    seg = sample["data_samples"].gt_sem_seg.data
+    assert tuple(seg.shape) == (1, SIZE, SIZE)
+    assert set(seg.unique().tolist()) <= set(range(10)) | {255}  # reduce_zero_label: 0 -> 255
+
+
+def test_missing_annotation_names_the_file(ade_copy: Path):
+    gone = ade_copy / "annotations" / "training" / "ADE_train_00000003.png"
+    gone.unlink()
+    with pytest.raises(FileNotFoundError, match="ADE_train_00000003.png") as e:
+        _dataset(ade_copy)
+    assert "1 of 8 images" in str(e.value)
+
+
+def test_empty_image_folder_is_an_error(tmp_path: Path):
+    (tmp_path / "images" / "training").mkdir(parents=True)
+    (tmp_path / "annotations" / "training").mkdir(parents=True)
+    with pytest.raises(FileNotFoundError, match="no '\\*.jpg' images"):
+        _dataset(tmp_path)
+
+
+def test_label_map_of_wrong_size_names_the_file(ade_copy: Path):
+    from wavemsa_seg.data import BadSegmentationData
+
+    ann = ade_copy / "annotations" / "training" / "ADE_train_00000002.png"
+    Image.open(ann).resize((SIZE + 7, SIZE), Image.NEAREST).save(ann)
+    ds = _dataset(ade_copy)
+    ds[0]  # the others are fine
+    with pytest.raises(BadSegmentationData, match=r"ADE_train_00000002\.png is 71x64 \(WxH\) but its image"):
+        ds[1]
+
+
+@pytest.mark.parametrize("cls,bad_value", [("DigitScenesDataset", 11), ("CheckedADE20KDataset", 151)])
+def test_label_beyond_classes_names_the_file(ade_copy: Path, cls: str, bad_value: int):
+    from wavemsa_seg.data import BadSegmentationData
+
+    ann = ade_copy / "annotations" / "validation" / "ADE_val_00000004.png"
+    seg = np.asarray(Image.open(ann)).copy()
+    seg[0, :3] = bad_value
+    Image.fromarray(seg).save(ann)
+    ds = _dataset(ade_copy, cls, "validation")
+    with pytest.raises(BadSegmentationData, match=rf"ADE_val_00000004\.png holds ids \[{bad_value}\] beyond"):
+        ds[3]
+    seg[0, :3] = 255  # the ignore index is allowed
+    Image.fromarray(seg).save(ann)
+    ds[3]
