@@ -1,0 +1,92 @@
+"""Safe checkpoint loading: ``torch.load(weights_only=True)``, unwrapping of trainer checkpoints and
+clear errors for missing, corrupt or mismatched files."""
+from __future__ import annotations
+
+import os
+import pickle
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+_WRAPPER_KEYS = ("model", "state_dict", "model_ema", "module")
+
+
+def filter_classification_state_dict(ckpt: Mapping, use_ema: bool = False) -> dict:
+    """The model weights inside a checkpoint: unwraps ``model`` / ``model_ema`` / ``state_dict`` and
+    strips a ``module.`` (DistributedDataParallel) prefix. ``use_ema`` picks ``model_ema`` and fails
+    clearly when the checkpoint has none."""
+    if use_ema:
+        if "model_ema" not in ckpt:
+            raise KeyError(f"use_ema=True but the checkpoint has no 'model_ema' entry (keys: {sorted(ckpt)[:8]})")
+        ckpt = ckpt["model_ema"]
+    else:
+        for key in _WRAPPER_KEYS:
+            if key in ckpt and isinstance(ckpt[key], Mapping):
+                ckpt = ckpt[key]
+                break
+    out = {}
+    for k, v in ckpt.items():
+        if not isinstance(v, torch.Tensor):
+            continue
+        out[k[len("module."):] if k.startswith("module.") else k] = v
+    return out
+
+
+def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """Read the model weights of a checkpoint file (classification trainer, timm, or a bare state dict).
+
+    Uses ``weights_only=True``: a checkpoint that needs arbitrary pickled objects is refused.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from err
+    if not isinstance(ckpt, Mapping):
+        raise ValueError(f"{path}: expected a dict of tensors, found {type(ckpt).__name__}")
+    try:
+        state = filter_classification_state_dict(ckpt, use_ema)
+    except KeyError as err:
+        raise KeyError(f"{path}: {err.args[0]}") from None
+    if not state:
+        raise ValueError(f"{path}: holds no tensors (top-level keys: {sorted(ckpt)[:8]})")
+    return state
+
+
+def _fmt(keys: Iterable[str], limit: int = 8) -> str:
+    keys = sorted(keys)
+    more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
+                 ignore: Iterable[str] = ("head.", "aux_head."), source: str = "checkpoint") -> list[str]:
+    """Load ``state_dict`` into ``model``, skipping keys that start with a prefix in ``ignore``.
+
+    Mis-shaped tensors always raise; with ``strict`` so do missing and unexpected keys. The error names
+    the ``source`` and lists the offending keys, so a checkpoint of another model is recognised at once.
+    Returns the model keys that were left at their initial values.
+    """
+    ignore = tuple(ignore)
+    own = {k: v for k, v in model.state_dict().items() if not k.startswith(ignore)}
+    theirs = {k: v for k, v in state_dict.items() if not k.startswith(ignore)}
+    missing = set(own) - set(theirs)
+    unexpected = set(theirs) - set(own)
+    shapes = {k for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape}
+    problems = []
+    if shapes:
+        problems.append("shape mismatch: " + _fmt(f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}"
+                                                   for k in shapes))
+    if strict and missing:
+        problems.append("missing: " + _fmt(missing))
+    if strict and unexpected:
+        problems.append("unexpected: " + _fmt(unexpected))
+    if problems:
+        raise ValueError(f"{source} does not fit {type(model).__name__} ({len(own)} tensors): "
+                         + "; ".join(problems))
+    model.load_state_dict({k: v for k, v in theirs.items() if k in own}, strict=False)
+    return sorted(missing)

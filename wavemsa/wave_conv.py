@@ -1,0 +1,56 @@
+"""The channel-wavelet 1x1 convolution of the Wavelet Bottleneck Booster (the seed's ``ConvBNReLU1x1``).
+
+A 1-D DWT along the channel axis splits the C input channels into a low and a high band (C/2 each);
+a bias-free 1x1 conv maps each band to C_out/2 channels; the 1-D IDWT merges the two bands into C_out
+channels. It holds C * C_out / 2 weights, half those of a dense 1x1 conv.
+
+Everything in it is linear, so it equals one dense 1x1 conv: :meth:`WaveConv1x1.dense_weight` builds
+that weight (differentiably) and :meth:`WaveConv1x1.fold` returns the equivalent ``nn.Conv2d`` for
+inference.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .wavelets import DWT1D, IDWT1D
+
+
+class WaveConv1x1(nn.Module):
+    """Channel-wavelet 1x1 conv: (B, C_in, H, W) -> (B, C_out, H, W). C_in and C_out must be even."""
+
+    def __init__(self, in_channels: int, out_channels: int, wave: str = "haar") -> None:
+        super().__init__()
+        if in_channels % 2 or out_channels % 2:
+            raise ValueError(f"WaveConv1x1 needs even channel counts, got {in_channels} -> {out_channels}")
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.dwt = DWT1D(wave)
+        self.idwt = IDWT1D(wave)
+        # one grouped conv holds both bands: group 0 maps the low band, group 1 the high band
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, groups=2, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        low, high = self.dwt(x)
+        y = self.conv(torch.cat([low, high], dim=1))
+        y_low, y_high = y.chunk(2, dim=1)
+        return self.idwt(y_low, y_high)
+
+    def dense_weight(self) -> torch.Tensor:
+        """The (C_out, C_in, 1, 1) weight of the dense 1x1 conv computing the same function."""
+        eye = torch.eye(self.in_channels, dtype=self.conv.weight.dtype, device=self.conv.weight.device)
+        cols = self(eye[:, :, None, None])  # row i = image of basis vector e_i: (C_in, C_out, 1, 1)
+        return cols.squeeze(-1).squeeze(-1).t().contiguous()[:, :, None, None]
+
+    @torch.no_grad()
+    def fold(self) -> nn.Conv2d:
+        """An ``nn.Conv2d(C_in, C_out, 1, bias=False)`` equal to this module (computed in float64)."""
+        ref = self.conv.weight
+        w = WaveConv1x1(self.in_channels, self.out_channels, self.dwt.wave).double()
+        w.conv.weight.copy_(ref.double())
+        conv = nn.Conv2d(self.in_channels, self.out_channels, 1, bias=False)
+        conv.weight.copy_(w.dense_weight().to(ref.dtype))
+        return conv.to(ref.device)
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels}, {self.out_channels}, wave={self.dwt.wave!r}"
+
