@@ -1,0 +1,43 @@
+"""Python config files applied over the command-line defaults.
+
+A config is a python file of plain assignments whose names are ``main.py`` option names
+(``dest`` spelling, e.g. ``drop_path = 0.1``, ``clip_grad = None``, ``output_dir = 'checkpoints/s'``).
+Precedence: argparse defaults < config file < options given explicitly on the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import runpy
+import types
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Execute the config file and return its public, non-module, non-function assignments."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"config file '{path}' does not exist")
+    try:
+        ns = runpy.run_path(str(path))
+    except Exception as e:  # a syntax or name error inside the user's config
+        raise UsageError(f"config file '{path}' could not be executed: {type(e).__name__}: {e}") from e
+    return {k: v for k, v in ns.items()
+            if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+
+
+def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv``; when ``--config`` is given, its values replace the parser defaults before the
+    final parse, so explicit command-line options still win. Unknown config keys raise ``UsageError``."""
+    args, _ = parser.parse_known_args(argv)
+    if getattr(args, "config", None):
+        cfg = load_config(args.config)
+        known = {a.dest for a in parser._actions}
+        unknown = sorted(set(cfg) - known)
+        if unknown:
+            raise UsageError(f"config file '{args.config}': unknown key(s) {', '.join(repr(k) for k in unknown)}; "
+                             "keys must be main.py option names (see main.py --help)")
+        parser.set_defaults(**cfg)
+    return parser.parse_args(argv)

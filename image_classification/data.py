@@ -1,0 +1,177 @@
+"""ImageNet-layout datasets, timm transforms, samplers and loaders.
+
+Layout: ``DATA/train/<class>/*.{JPEG,png,...}`` and ``DATA/val/<class>/*``, the same class folders in
+both splits. Unreadable images are reported with a warning naming the file and skipped: in training the
+next readable image takes its place (every rank keeps the same number of steps), in evaluation it is left
+out of the metrics.
+"""
+from __future__ import annotations
+
+import math
+import random
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from timm.data import create_transform
+from timm.data.distributed_sampler import RepeatAugSampler
+from torch.utils.data import DataLoader, Sampler, default_collate
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS
+
+from .errors import UsageError
+
+READ_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+class SafeImageFolder(ImageFolder):
+    """``ImageFolder`` that survives corrupt files.
+
+    ``on_error='substitute'`` returns the next readable sample instead (training); ``'drop'`` returns
+    ``None``, removed by ``collate_skip_none`` (evaluation). Either way a warning names the file.
+    """
+
+    def __init__(self, root: str, transform=None, on_error: str = "substitute"):
+        super().__init__(root, transform=transform)
+        assert on_error in ("substitute", "drop")
+        self.on_error = on_error
+        self.bad: set[int] = set()
+
+    def __getitem__(self, index: int):
+        for k in range(min(len(self), 32)):
+            i = (index + k) % len(self)
+            if i in self.bad:
+                continue
+            try:
+                return super().__getitem__(i)
+            except READ_ERRORS as e:
+                self.bad.add(i)
+                warnings.warn(f"skipping unreadable image '{self.samples[i][0]}': {type(e).__name__}: {e}",
+                              stacklevel=2)
+                if self.on_error == "drop":
+                    return None
+        raise UsageError(f"no readable image among 32 consecutive samples from '{self.samples[index][0]}' "
+                         f"in '{self.root}'")
+
+
+def collate_skip_none(batch: list):
+    """Default collation after removing samples dropped as unreadable; ``None`` if none is left."""
+    batch = [b for b in batch if b is not None]
+    return default_collate(batch) if batch else None
+
+
+def check_image_folder(data_path: str | Path) -> None:
+    """Raise ``UsageError`` naming the folder when ``data_path`` is not an ImageNet-style layout."""
+    root = Path(data_path)
+    if not root.is_dir():
+        raise UsageError(f"data path '{root}' does not exist (expected {root}/train/<class>/*.JPEG and "
+                         f"{root}/val/<class>/*.JPEG; see datasets/README.md)")
+    classes = {}
+    for split in ("train", "val"):
+        d = root / split
+        if not d.is_dir():
+            raise UsageError(f"data path '{root}' has no '{split}' folder (expected {d}/<class>/<images>; "
+                             "see datasets/README.md)")
+        cls = sorted(p.name for p in d.iterdir() if p.is_dir())
+        has_images = any(f.suffix.lower() in IMG_EXTENSIONS for c in cls for f in (d / c).iterdir())
+        if not cls or not has_images:
+            raise UsageError(f"'{d}' is empty: expected one folder per class holding images "
+                             f"({', '.join(IMG_EXTENSIONS)})")
+        classes[split] = cls
+    if classes["train"] != classes["val"]:
+        only = sorted(set(classes["train"]) ^ set(classes["val"]))[:5]
+        raise UsageError(f"'{root}/train' and '{root}/val' have different class folders (e.g. {only})")
+
+
+def build_transform(is_train: bool, args):
+    """timm's ImageNet transform: RandomResizedCrop, flip, colour jitter, RandAugment and random erasing
+    in training; resize to ``input_size / crop_pct`` and centre crop in evaluation."""
+    if is_train:
+        return create_transform(
+            input_size=args.input_size, is_training=True, scale=tuple(args.scale), hflip=args.hflip,
+            color_jitter=args.color_jitter, auto_augment=args.aa or None, interpolation=args.train_interpolation,
+            re_prob=args.reprob, re_mode=args.remode, re_count=args.recount)
+    return create_transform(input_size=args.input_size, is_training=False, interpolation="bicubic",
+                            crop_pct=args.crop_pct)
+
+
+def build_datasets(args) -> tuple[SafeImageFolder, SafeImageFolder]:
+    """Train and val datasets from ``args.data_path``; the layout is checked first."""
+    check_image_folder(args.data_path)
+    root = Path(args.data_path)
+    train = SafeImageFolder(str(root / "train"), build_transform(True, args), on_error="substitute")
+    val = SafeImageFolder(str(root / "val"), build_transform(False, args), on_error="drop")
+    return train, val
+
+
+class ShardSampler(Sampler):
+    """Evaluation sampler: rank r takes samples r, r + W, r + 2W, ... with no padding, so metrics summed
+    over ranks count every sample exactly once."""
+
+    def __init__(self, n: int, rank: int, world_size: int):
+        self.indices = list(range(rank, n, world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class SeededShuffleSampler(Sampler):
+    """Training sampler: this rank's share of a permutation drawn from (seed, epoch), so the order of an
+    epoch does not depend on what ran before it (resumed runs replay it exactly). Pads by wrapping so
+    every rank takes the same number of steps."""
+
+    def __init__(self, n: int, rank: int, world_size: int, seed: int):
+        self.n, self.rank, self.world_size, self.seed = n, rank, world_size, seed
+        self.num_samples = math.ceil(n / world_size)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        perm += perm[: self.num_samples * self.world_size - self.n]
+        return iter(perm[self.rank::self.world_size])
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    """The seed of all random streams of one rank in one epoch."""
+    return (seed * 1_000_003 + epoch * 1009 + rank) % (2**31)
+
+
+def seed_all(seed: int) -> None:
+    """Seed python, numpy and torch (CPU and CUDA) generators."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_loaders(args, train_set, val_set, rank: int, world_size: int,
+                  pin_memory: bool = False) -> tuple[DataLoader, DataLoader]:
+    """Training loader (repeated augmentation or seeded shuffle, drop_last) and evaluation loader
+    (sharded over the ranks without padding)."""
+    if args.repeated_aug:
+        train_sampler = RepeatAugSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True)
+    else:
+        train_sampler = SeededShuffleSampler(len(train_set), rank, world_size, args.seed)
+    if len(train_sampler) < args.batch_size:
+        raise UsageError(f"'{args.data_path}/train' gives {len(train_sampler)} images per process, fewer than "
+                         f"--batch-size {args.batch_size}")
+    # The loader's generator only seeds the workers; it is re-seeded from (seed, epoch, rank) each epoch.
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=train_sampler,
+                              num_workers=args.num_workers, pin_memory=pin_memory, drop_last=True,
+                              generator=torch.Generator(), persistent_workers=False)
+    val_sampler = ShardSampler(len(val_set), rank, world_size)
+    val_loader = DataLoader(val_set, batch_size=int(1.5 * args.batch_size), sampler=val_sampler,
+                            num_workers=args.num_workers, pin_memory=pin_memory, drop_last=False,
+                            collate_fn=collate_skip_none)
+    return train_loader, val_loader

@@ -1,0 +1,71 @@
+"""torch.distributed set-up for ``torchrun`` and ``python -m torch.distributed.launch --use_env``.
+
+Both launchers export RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT; ``init_distributed``
+reads them (a ``--local-rank`` argument, passed by the legacy launcher without ``--use_env``, is used
+only when LOCAL_RANK is absent). NCCL on CUDA devices, gloo on the CPU.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    """Where this process sits: global rank, world size, local rank, device and whether it is rank 0."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """'cuda' falls back to the CPU when no GPU is present; anything else is taken literally."""
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def init_distributed(device_name: str, local_rank_arg: int | None = None) -> DistInfo:
+    """Initialise the default process group when launched with WORLD_SIZE > 1; return this process's
+    ``DistInfo``. On CUDA each process uses GPU ``LOCAL_RANK``."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", local_rank_arg if local_rank_arg is not None else 0))
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    info = DistInfo(rank, world_size, local_rank, device)
+    if info.distributed and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, init_method="env://", world_size=world_size, rank=rank)
+        dist.barrier()
+    return info
+
+
+def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
+    """Sum a list of numbers over all ranks (identity when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+def cleanup() -> None:
+    """Destroy the process group if one was created."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,105 @@
+"""One training epoch and one evaluation pass.
+
+Progress: a tqdm bar on rank 0 when stderr is a terminal, otherwise a plain log line every
+``print_freq`` steps (and one at the end), so log files stay readable.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Iterable
+
+import torch
+from timm.utils import accuracy, dispatch_clip_grad
+from tqdm import tqdm
+
+from .distributed import all_reduce_sum
+
+log = logging.getLogger("image_classification")
+
+
+def progress(iterable: Iterable, total: int, desc: str, enabled: bool):
+    """tqdm on an interactive terminal, else the iterable itself."""
+    if enabled and sys.stderr.isatty():
+        return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, leave=False)
+    return iterable
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None):
+    """``torch.autocast`` for ``dtype`` on ``device``; disabled when ``dtype`` is None."""
+    return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+
+def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, epoch: int, *, scaler,
+                    amp_dtype, clip_grad: float | None, clip_mode: str, model_ema, mixup_fn, lr_scheduler,
+                    num_updates: int, is_main: bool, print_freq: int = 50) -> tuple[dict, int]:
+    """Train for one epoch. Returns ({'loss': mean over all ranks, 'lr': last lr}, updated step count).
+
+    Images (B, 3, H, W), targets (B,) class indices (or (B, K) soft targets after Mixup/CutMix).
+    """
+    model.train()
+    loss_sum, n_seen = 0.0, 0
+    n_steps = len(loader)
+    t0 = time.time()
+    bar = progress(loader, n_steps, f"epoch {epoch}", is_main)
+    for step, (images, targets) in enumerate(bar):
+        images = images.to(device, non_blocking=True)
+        targets = targets.to(device, non_blocking=True)
+        if mixup_fn is not None:
+            images, targets = mixup_fn(images, targets)
+        with autocast(device, amp_dtype):
+            outputs = model(images)
+            loss = criterion(outputs, targets)
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            raise FloatingPointError(f"loss is {loss_value} at epoch {epoch} step {step}; stopping")
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        if clip_grad is not None:
+            scaler.unscale_(optimizer)
+            dispatch_clip_grad(model.parameters(), clip_grad, mode=clip_mode)
+        scaler.step(optimizer)
+        scaler.update()
+        num_updates += 1
+        if model_ema is not None:
+            model_ema.update(model, step=num_updates)
+        lr_scheduler.step_update(num_updates=num_updates)
+        loss_sum += loss_value * images.shape[0]
+        n_seen += images.shape[0]
+        lr = optimizer.param_groups[0]["lr"]
+        if isinstance(bar, tqdm):
+            bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
+        elif is_main and (step % print_freq == 0 or step == n_steps - 1):
+            log.info("epoch %d [%d/%d] loss %.4f lr %.3e %.1f img/s", epoch, step + 1, n_steps, loss_value,
+                     lr, n_seen / max(time.time() - t0, 1e-9))
+    total, count = all_reduce_sum([loss_sum, n_seen], device)
+    return {"loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"]}, num_updates
+
+
+@torch.no_grad()
+def evaluate(model, loader, device: torch.device, amp_dtype, num_classes: int, is_main: bool,
+             desc: str = "eval") -> dict:
+    """Loss, top-1 and top-5 accuracy (%) over the whole evaluation set, summed over all ranks."""
+    model.eval()
+    criterion = torch.nn.CrossEntropyLoss(reduction="sum")
+    k5 = min(5, num_classes)
+    sums = [0.0, 0.0, 0.0, 0.0]  # loss, correct@1, correct@5, count
+    for batch in progress(loader, len(loader), desc, is_main):
+        if batch is None:  # every image of the batch was unreadable
+            continue
+        images, targets = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
+        with autocast(device, amp_dtype):
+            outputs = model(images)
+        outputs = outputs.float()
+        acc1, acc5 = accuracy(outputs, targets, topk=(1, k5))
+        b = images.shape[0]
+        sums[0] += criterion(outputs, targets).item()
+        sums[1] += round(acc1.item() * b / 100.0)  # timm's accuracy is a percentage of the batch
+        sums[2] += round(acc5.item() * b / 100.0)
+        sums[3] += b
+    loss, c1, c5, n = all_reduce_sum(sums, device)
+    if n == 0:
+        raise RuntimeError("evaluation saw no readable image")
+    return {"loss": loss / n, "acc1": 100.0 * c1 / n, "acc5": 100.0 * c5 / n, "count": int(n)}

@@ -1,0 +1,328 @@
+#!/usr/bin/env python
+"""Train or evaluate WaveFormer (any timm model) on an ImageNet-layout folder, DeiT style.
+
+Single process:   python image_classification/main.py --config CONFIG --data-path DATA
+Several:          torchrun --nproc_per_node=8 image_classification/main.py --config CONFIG --data-path DATA
+(or the original  python -m torch.distributed.launch --nproc_per_node=8 --use_env image_classification/main.py)
+Evaluate:         python image_classification/main.py --config CONFIG --data-path DATA --eval --resume CKPT
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import timm  # noqa: E402
+import torch  # noqa: E402
+from timm.data import Mixup  # noqa: E402
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy  # noqa: E402
+from timm.optim import create_optimizer_v2  # noqa: E402
+from timm.scheduler import create_scheduler_v2  # noqa: E402
+from timm.utils import ModelEmaV3  # noqa: E402
+
+from image_classification.checkpoint import (  # noqa: E402
+    finetune_state,
+    load_model_weights,
+    plain,
+    read_checkpoint,
+    rng_state,
+    save_atomic,
+    set_rng_state,
+)
+from image_classification.config import parse_with_config  # noqa: E402
+from image_classification.data import build_datasets, build_loaders, epoch_seed, seed_all  # noqa: E402
+from image_classification.distributed import DistInfo, cleanup, init_distributed  # noqa: E402
+from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
+from image_classification.errors import UsageError  # noqa: E402
+from image_classification.outputs import RunOutputs  # noqa: E402
+
+log = logging.getLogger("image_classification")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """DeiT's options (same names), plus ``--config``, ``--amp`` and ``--auto-resume``."""
+    p = argparse.ArgumentParser("WaveFormer ImageNet training and evaluation",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add = p.add_argument
+    add("--config", default="", help="python config file of option assignments (e.g. configs/wavemsa/wavemsa_s.py)")
+    add("--batch-size", type=int, default=128, help="images per process and step")
+    add("--epochs", type=int, default=300)
+    # model
+    add("--model", default="wavemsa_s", help="timm model name (wavemsa_t/s/b/l or any timm model)")
+    add("--input-size", type=int, default=224, help="image side")
+    add("--drop", type=float, default=0.0, help="dropout before the classifier")
+    add("--drop-path", type=float, default=0.1, help="stochastic depth rate")
+    add("--model-ema", action=argparse.BooleanOptionalAction, default=True, help="keep an EMA of the weights")
+    add("--model-ema-decay", type=float, default=0.99996)
+    add("--model-ema-force-cpu", action="store_true", help="keep the EMA copy on the CPU")
+    # optimiser
+    add("--opt", default="adamw", help="timm optimizer name")
+    add("--opt-eps", type=float, default=1e-8)
+    add("--opt-betas", type=float, nargs="+", default=None)
+    add("--clip-grad", type=float, default=None, help="gradient clipping threshold (none when unset)")
+    add("--clip-mode", default="norm", choices=["norm", "value", "agc"])
+    add("--momentum", type=float, default=0.9)
+    add("--weight-decay", type=float, default=0.05)
+    # schedule
+    add("--sched", default="cosine", help="timm scheduler name")
+    add("--lr", type=float, default=5e-4, help="learning rate for a global batch of --lr-base-size")
+    add("--lr-base-size", type=int, default=512,
+        help="the lr is scaled by (batch size x processes) / this; 0 uses --lr as given")
+    add("--warmup-lr", type=float, default=1e-6)
+    add("--min-lr", type=float, default=1e-5)
+    add("--warmup-epochs", type=int, default=5)
+    add("--cooldown-epochs", type=int, default=0, help="epochs at --min-lr after the schedule (added to --epochs)")
+    add("--decay-epochs", type=float, default=30, help="step schedulers: epochs between decays")
+    add("--decay-rate", type=float, default=0.1)
+    add("--sched-on-updates", action="store_true", help="update the lr every step instead of every epoch")
+    # augmentation
+    add("--color-jitter", type=float, default=0.4)
+    add("--aa", default="rand-m9-mstd0.5-inc1", help="timm auto-augment policy ('' for none)")
+    add("--smoothing", type=float, default=0.1, help="label smoothing")
+    add("--train-interpolation", default="bicubic")
+    add("--repeated-aug", action=argparse.BooleanOptionalAction, default=True)
+    add("--scale", type=float, nargs=2, default=(0.08, 1.0), help="RandomResizedCrop area range")
+    add("--hflip", type=float, default=0.5, help="horizontal flip probability")
+    add("--crop-pct", type=float, default=0.875, help="evaluation: centre crop of input_size / crop_pct")
+    add("--reprob", type=float, default=0.25, help="random erasing probability")
+    add("--remode", default="pixel")
+    add("--recount", type=int, default=1)
+    add("--mixup", type=float, default=0.8, help="mixup alpha (0 disables)")
+    add("--cutmix", type=float, default=1.0, help="cutmix alpha (0 disables)")
+    add("--cutmix-minmax", type=float, nargs="+", default=None)
+    add("--mixup-prob", type=float, default=1.0)
+    add("--mixup-switch-prob", type=float, default=0.5)
+    add("--mixup-mode", default="batch", choices=["batch", "pair", "elem"])
+    # data, run
+    add("--finetune", default="", help="start from these weights (classifier dropped when the classes differ)")
+    add("--data-path", default="datasets/imagenet1k", help="folder with train/ and val/ class folders")
+    add("--output_dir", "--output-dir", dest="output_dir", default="", help="where to save (nothing when empty)")
+    add("--device", default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")
+    add("--amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
+        help="torch.amp autocast dtype; auto: fp16 on CUDA, none on the CPU")
+    add("--seed", type=int, default=0)
+    add("--resume", default="", help="checkpoint to resume training from (or to evaluate with --eval)")
+    add("--auto-resume", action="store_true", help="resume from OUTPUT_DIR/checkpoint.pth when it exists")
+    add("--eval", action="store_true", help="evaluate the --resume checkpoint and exit")
+    add("--num_workers", "--num-workers", dest="num_workers", type=int, default=10)
+    add("--pin-mem", action=argparse.BooleanOptionalAction, default=True)
+    add("--print-freq", type=int, default=50, help="steps between log lines when there is no progress bar")
+    add("--local-rank", "--local_rank", dest="local_rank", type=int, default=None,
+        help="set by torch.distributed.launch without --use_env; LOCAL_RANK wins when present")
+    return p
+
+
+def setup_logging(info: DistInfo, output_dir: str) -> None:
+    """Rank 0 logs INFO to stdout (and OUTPUT_DIR/train.log); other ranks only warnings."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stdout)]
+    if info.is_main and output_dir:
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(Path(output_dir) / "train.log"))
+    prefix = f"[rank {info.rank}] " if info.distributed else ""
+    logging.basicConfig(level=logging.INFO if info.is_main else logging.WARNING, handlers=handlers, force=True,
+                        format=f"%(asctime)s {prefix}%(message)s", datefmt="%H:%M:%S")
+    logging.captureWarnings(True)
+
+
+def amp_dtype(name: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for ``--amp`` on ``device`` (None: full precision)."""
+    if name == "auto":
+        name = "fp16" if device.type == "cuda" else "none"
+    if name == "fp16" and device.type != "cuda":
+        raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+    return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def create_model(args, num_classes: int) -> torch.nn.Module:
+    """``timm.create_model`` after registering the WaveFormer models."""
+    import wavemsa  # noqa: F401  (registers wavemsa_t/s/b/l with timm)
+
+    if not timm.is_model(args.model):
+        raise UsageError(f"unknown model '{args.model}' (WaveFormer models: {', '.join(timm.list_models('wavemsa*'))})")
+    kwargs = {"num_classes": num_classes, "drop_path_rate": args.drop_path}
+    if args.drop > 0:
+        kwargs["drop_rate"] = args.drop
+    return timm.create_model(args.model, pretrained=False, **kwargs)
+
+
+def build_criterion(args, mixup_active: bool) -> torch.nn.Module:
+    """Soft-target CE after Mixup/CutMix (which already smooths), label-smoothing CE, or plain CE."""
+    if mixup_active:
+        return SoftTargetCrossEntropy()
+    if args.smoothing > 0:
+        return LabelSmoothingCrossEntropy(smoothing=args.smoothing)
+    return torch.nn.CrossEntropyLoss()
+
+
+def run(args) -> dict:
+    """The whole job; returns the last evaluation statistics."""
+    info = init_distributed(args.device, args.local_rank)
+    device = info.device
+    setup_logging(info, args.output_dir)
+    dtype = amp_dtype(args.amp, device)
+    if args.auto_resume and not args.resume and args.output_dir:
+        last = Path(args.output_dir) / "checkpoint.pth"
+        args.resume = str(last) if last.is_file() else ""
+    if args.eval and not args.resume:
+        raise UsageError("--eval needs --resume CHECKPOINT")
+    log.info("%s", json.dumps(vars(args), default=str))
+    log.info("world size %d, device %s, autocast %s", info.world_size, device, dtype)
+
+    seed_all(args.seed + info.rank)
+    train_set, val_set = build_datasets(args)
+    num_classes = len(train_set.classes)
+    log.info("data %s: %d train / %d val images, %d classes", args.data_path, len(train_set), len(val_set),
+             num_classes)
+
+    model = create_model(args, num_classes)
+    n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    log.info("model %s: %.2f M parameters", args.model, n_parameters / 1e6)
+    if args.finetune and not args.eval:
+        ckpt = read_checkpoint(args.finetune)
+        state, dropped = finetune_state(model, ckpt.get("model", ckpt))
+        load_model_weights(model, state, args.finetune, args.model, ckpt.get("args", {}).get("model"), dropped)
+        log.info("fine-tuning from %s%s", args.finetune, f" (new {', '.join(dropped)})" if dropped else "")
+    model.to(device)
+    model_ema = None
+    if args.model_ema:
+        model_ema = ModelEmaV3(model, decay=args.model_ema_decay,
+                               device=torch.device("cpu") if args.model_ema_force_cpu else None)
+    model_without_ddp = model
+    if info.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    train_loader, val_loader = build_loaders(args, train_set, val_set, info.rank, info.world_size,
+                                             pin_memory=args.pin_mem and device.type == "cuda")
+    global_batch = args.batch_size * info.world_size
+    lr = args.lr * global_batch / args.lr_base_size if args.lr_base_size > 0 else args.lr
+    opt_kwargs = {"eps": args.opt_eps} if args.opt_eps is not None else {}
+    if args.opt_betas:
+        opt_kwargs["betas"] = tuple(args.opt_betas)
+    optimizer = create_optimizer_v2(model_without_ddp, opt=args.opt, lr=lr, weight_decay=args.weight_decay,
+                                    momentum=args.momentum, **opt_kwargs)
+    lr_scheduler, num_epochs = create_scheduler_v2(
+        optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
+        decay_rate=args.decay_rate, cooldown_epochs=args.cooldown_epochs, min_lr=args.min_lr,
+        warmup_lr=args.warmup_lr, warmup_epochs=args.warmup_epochs, step_on_epochs=not args.sched_on_updates,
+        updates_per_epoch=len(train_loader))
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    mixup_active = args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
+    mixup_fn = None
+    if mixup_active:
+        if args.batch_size % 2:
+            raise UsageError(f"Mixup/CutMix need an even --batch-size, got {args.batch_size}")
+        mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, cutmix_minmax=args.cutmix_minmax,
+                         prob=args.mixup_prob, switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
+                         label_smoothing=args.smoothing, num_classes=num_classes)
+    criterion = build_criterion(args, mixup_active)
+    log.info("global batch %d, lr %.3e, %d steps per epoch, %d epochs", global_batch, lr, len(train_loader),
+             num_epochs)
+
+    start_epoch, max_accuracy = 0, 0.0
+    if args.resume:
+        ckpt = read_checkpoint(args.resume)
+        if "model" not in ckpt:
+            raise UsageError(f"checkpoint '{args.resume}' has no 'model' entry (keys: {sorted(ckpt)[:8]})")
+        ckpt_model = ckpt.get("args", {}).get("model")
+        load_model_weights(model_without_ddp, ckpt["model"], args.resume, args.model, ckpt_model)
+        if not args.eval:
+            if "optimizer" not in ckpt:
+                raise UsageError(f"checkpoint '{args.resume}' has weights only (no optimizer state) and cannot "
+                                 "resume a run; start from it with --finetune instead")
+            optimizer.load_state_dict(ckpt["optimizer"])
+            lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            if model_ema is not None:
+                if "model_ema" in ckpt:
+                    model_ema.module.load_state_dict(ckpt["model_ema"])
+                else:
+                    log.warning("checkpoint %s has no EMA weights; the EMA restarts from the model", args.resume)
+                    model_ema.set(model_without_ddp)
+            start_epoch = int(ckpt["epoch"]) + 1
+            max_accuracy = float(ckpt.get("max_accuracy", 0.0))
+            set_rng_state(ckpt["rng"])
+        log.info("loaded %s (epoch %s)", args.resume, ckpt.get("epoch"))
+
+    if args.eval:
+        stats = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
+        log.info("eval %s on %d images: top-1 %.2f%% top-5 %.2f%% loss %.4f", args.resume, stats["count"],
+                 stats["acc1"], stats["acc5"], stats["loss"])
+        if info.is_main and args.output_dir:
+            out = {"checkpoint": args.resume, "data_path": args.data_path, **stats}
+            (Path(args.output_dir) / "eval.json").write_text(json.dumps(out, indent=1) + "\n")
+        return stats
+
+    outputs = RunOutputs(args.output_dir, plain(vars(args)), start_epoch - 1 if args.resume else None) \
+        if info.is_main and args.output_dir else None
+    num_updates = start_epoch * len(train_loader)
+    t_start = time.time()
+    stats: dict = {}
+    log.info("training epochs %d..%d", start_epoch, num_epochs - 1)
+    for epoch in range(start_epoch, num_epochs):
+        t_epoch = time.time()
+        # every random stream of this epoch derives from (seed, epoch, rank): a resumed run replays it exactly
+        seed = epoch_seed(args.seed, epoch, info.rank)
+        seed_all(seed)
+        train_loader.generator.manual_seed(seed)
+        train_loader.sampler.set_epoch(epoch)
+        train_stats, num_updates = train_one_epoch(
+            model, criterion, train_loader, optimizer, device, epoch, scaler=scaler, amp_dtype=dtype,
+            clip_grad=args.clip_grad, clip_mode=args.clip_mode, model_ema=model_ema, mixup_fn=mixup_fn,
+            lr_scheduler=lr_scheduler, num_updates=num_updates, is_main=info.is_main, print_freq=args.print_freq)
+        lr_scheduler.step(epoch + 1)
+        test = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
+        stats = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"],
+                 "test_loss": test["loss"], "test_acc1": test["acc1"], "test_acc5": test["acc5"]}
+        if model_ema is not None:
+            ema = evaluate(model_ema.module, val_loader, device, dtype, num_classes, info.is_main, "eval EMA")
+            stats.update(test_loss_ema=ema["loss"], test_acc1_ema=ema["acc1"], test_acc5_ema=ema["acc5"])
+        is_best = test["acc1"] > max_accuracy
+        max_accuracy = max(max_accuracy, test["acc1"])
+        stats.update(max_acc1=max_accuracy, n_parameters=n_parameters, epoch_time=time.time() - t_epoch)
+        log.info("epoch %d: train loss %.4f, test loss %.4f, top-1 %.2f%% (best %.2f%%), top-5 %.2f%%%s, %.0f s",
+                 epoch, stats["train_loss"], test["loss"], test["acc1"], max_accuracy, test["acc5"],
+                 f", EMA top-1 {stats['test_acc1_ema']:.2f}%" if model_ema is not None else "",
+                 stats["epoch_time"])
+        if outputs is not None:
+            weights = {"model": model_without_ddp.state_dict(), "epoch": epoch, "max_accuracy": max_accuracy,
+                       "args": plain(vars(args))}
+            if model_ema is not None:
+                weights["model_ema"] = model_ema.module.state_dict()
+            save_atomic({**weights, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
+                         "scaler": scaler.state_dict(), "rng": rng_state()}, Path(args.output_dir) / "checkpoint.pth")
+            if is_best:
+                save_atomic({**weights, "test_acc1": test["acc1"]}, Path(args.output_dir) / "best.pth")
+            outputs.write_epoch(stats)
+    total = str(datetime.timedelta(seconds=int(time.time() - t_start)))
+    log.info("training time %s, best top-1 %.2f%%", total, max_accuracy)
+    if outputs is not None:
+        outputs.close()
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point: bad input ends with one ``error:`` line and exit status 2."""
+    parser = get_parser()
+    try:
+        args = parse_with_config(parser, argv)
+        run(args)
+    except UsageError as e:
+        print(f"main.py: error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        cleanup()
+    print(f"rank {os.environ.get('RANK', '0')} finished", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

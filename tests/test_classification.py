@@ -1,0 +1,159 @@
+"""Classification trainer: config files, built-in data, bad input (fast, in-process)."""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "datasets"))
+
+import digit_scenes  # noqa: E402
+import make_classification  # noqa: E402
+
+from image_classification import main as ic_main  # noqa: E402
+from image_classification.checkpoint import read_checkpoint, save_atomic  # noqa: E402
+from image_classification.config import parse_with_config  # noqa: E402
+from image_classification.data import SafeImageFolder, collate_skip_none  # noqa: E402
+from image_classification.errors import UsageError  # noqa: E402
+
+CONFIGS = ROOT / "image_classification" / "configs" / "wavemsa"
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("digits") / "digits"
+    make_classification.build(out, size=32, train_copies=1, val_copies=1, max_per_class=2)
+    return out
+
+
+def parse(argv):
+    return parse_with_config(ic_main.get_parser(), argv)
+
+
+@pytest.mark.parametrize("variant,drop_path,clip_grad", [("s", 0.1, None), ("b", 0.1, None), ("l", 0.3, 1.0)])
+def test_config_applies_over_defaults(variant, drop_path, clip_grad):
+    args = parse(["--config", str(CONFIGS / f"wavemsa_{variant}.py")])
+    assert (args.model, args.drop_path, args.clip_grad) == (f"wavemsa_{variant}", drop_path, clip_grad)
+    assert args.output_dir == f"checkpoints/wavemsa_{variant}"
+    assert args.epochs == 300 and args.lr == 5e-4  # untouched defaults
+    import wavemsa  # noqa: F401
+
+    assert timm.is_model(args.model)
+
+
+def test_command_line_wins_over_config():
+    args = parse(["--config", str(CONFIGS / "wavemsa_l.py"), "--drop-path", "0.2", "--output_dir", "x"])
+    assert args.drop_path == 0.2 and args.output_dir == "x" and args.clip_grad == 1.0
+
+
+def test_unknown_config_key_is_named(tmp_path, capsys):
+    cfg = tmp_path / "bad.py"
+    cfg.write_text("model = 'wavemsa_t'\ndrop_pth = 0.1\n")
+    with pytest.raises(UsageError, match="drop_pth"):
+        parse(["--config", str(cfg)])
+    assert ic_main.main(["--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "drop_pth" in err and str(cfg) in err and "Traceback" not in err
+
+
+def test_builtin_data_layout_and_disjoint_glyphs(tiny_data):
+    for split in ("train", "val"):
+        classes = sorted(p.name for p in (tiny_data / split).iterdir())
+        assert classes == [str(c) for c in range(10)]
+        assert all(len(list((tiny_data / split / c).glob("*.png"))) == 2 for c in classes)
+    glyph = {s: {int(p.name.split("_")[1]) for p in (tiny_data / s).rglob("*.png")} for s in ("train", "val")}
+    assert not glyph["train"] & glyph["val"]
+    _, labels = digit_scenes.load_digits()
+    for p in (tiny_data / "val").rglob("*.png"):  # the folder is the glyph's true label
+        assert labels[int(p.name.split("_")[1])] == int(p.parent.name)
+
+
+def test_builtin_data_is_deterministic(tiny_data, tmp_path):
+    again = tmp_path / "again"
+    make_classification.build(again, size=32, train_copies=1, val_copies=1, max_per_class=2)
+    for p in tiny_data.rglob("*.png"):
+        assert (again / p.relative_to(tiny_data)).read_bytes() == p.read_bytes()
+
+
+def test_corrupt_image_is_skipped_with_warning(tiny_data, tmp_path):
+    import shutil
+
+    data = tmp_path / "d"
+    shutil.copytree(tiny_data / "val", data)
+    bad = data / "3" / "broken.png"
+    bad.write_bytes(b"not an image at all")
+    from torchvision.transforms import ToTensor
+
+    ds = SafeImageFolder(str(data), transform=ToTensor(), on_error="drop")
+    i = [p for p, _ in ds.samples].index(str(bad))
+    with pytest.warns(UserWarning, match="broken.png"):
+        assert ds[i] is None
+    batch = collate_skip_none([ds[0], None, ds[1]])
+    assert len(batch[0]) == 2
+    train = SafeImageFolder(str(data), on_error="substitute")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        img, label = train[i]
+    assert any("broken.png" in str(x.message) for x in w)
+    assert train.samples[i + 1][1] == label  # the next readable image took its place
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "no_val"])
+def test_bad_data_path_is_named(make, tiny_data, tmp_path, capsys):
+    import shutil
+
+    path = tmp_path / "data"
+    if make == "empty":
+        (path / "train").mkdir(parents=True)
+        (path / "val").mkdir()
+    elif make == "no_val":
+        shutil.copytree(tiny_data / "train", path / "train")
+    rc = ic_main.main(["--model", "wavemsa_t", "--data-path", str(path), "--device", "cpu", "--input-size", "32"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert str(path) in err
+    assert {"missing": "does not exist", "empty": "is empty", "no_val": "no 'val' folder"}[make] in err
+
+
+def test_checkpoint_of_another_model_is_refused(tiny_data, tmp_path, capsys):
+    import wavemsa  # noqa: F401
+
+    model = timm.create_model("wavemsa_t", num_classes=10)
+    ckpt = tmp_path / "t.pth"
+    save_atomic({"model": model.state_dict(), "epoch": 0, "args": {"model": "wavemsa_t"}}, ckpt)
+    assert set(read_checkpoint(ckpt)) == {"model", "epoch", "args"}
+    assert not list(tmp_path.glob(".*tmp"))  # the temporary file was renamed away
+    rc = ic_main.main(["--model", "wavemsa_s", "--data-path", str(tiny_data), "--device", "cpu",
+                       "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
+                       "--num_workers", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Traceback" not in err
+    assert str(ckpt) in err and "wavemsa_t" in err and "wavemsa_s" in err
+
+
+def test_corrupt_checkpoint_is_named(tiny_data, tmp_path, capsys):
+    ckpt = tmp_path / "broken.pth"
+    ckpt.write_bytes(b"\x00garbage")
+    rc = ic_main.main(["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu",
+                       "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
+                       "--num_workers", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and str(ckpt) in err and "Traceback" not in err
+
+
+def test_checkpoint_round_trip_has_only_safe_types(tmp_path):
+    from image_classification.checkpoint import rng_state, set_rng_state
+
+    state = rng_state()
+    save_atomic({"rng": state}, tmp_path / "r.pth")
+    loaded = torch.load(tmp_path / "r.pth", weights_only=True)["rng"]
+    a = (torch.rand(3), __import__("numpy").random.rand(), __import__("random").random())
+    set_rng_state(loaded)
+    b = (torch.rand(3), __import__("numpy").random.rand(), __import__("random").random())
+    assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
