@@ -49,7 +49,7 @@ class WaveConv1x1(nn.Module):
         w.conv.weight.copy_(ref.double())
         conv = nn.Conv2d(self.in_channels, self.out_channels, 1, bias=False)
         conv.weight.copy_(w.dense_weight().to(ref.dtype))
-        return conv.to(ref.device)
+        return conv.to(ref.device).train(self.training)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, wave={self.dwt.wave!r}"

@@ -1,0 +1,181 @@
+"""WaveFormer as a timm model: complexity, any input size, the timm contract, WBB folding, checkpoints."""
+import pytest
+import timm
+import torch
+
+import wavemsa
+from wavemsa.attention import Attention, FrequencyFiner, WaveAttention
+from wavemsa.complexity import count_flops, count_params
+from wavemsa.wave_conv import WaveConv1x1
+
+# DESIGN.md section 2: a faithful implementation at 224x224, fvcore counting, no auxiliary head.
+EXPECTED = {"wavemsa_s": (21.78e6, 4.54e9), "wavemsa_b": (32.54e6, 7.09e9), "wavemsa_l": (55.47e6, 14.49e9)}
+
+
+@pytest.mark.parametrize("name", ["wavemsa_s", "wavemsa_b", pytest.param("wavemsa_l", marks=pytest.mark.slow)])
+def test_params_and_flops_match_design(name):
+    model = timm.create_model(name).eval()
+    params, flops = EXPECTED[name]
+    assert abs(count_params(model) - params) / params < 0.005
+    assert abs(count_flops(model, torch.randn(1, 3, 224, 224)) - flops) / flops < 0.05
+
+
+def test_token_label_head_adds_expected_params():
+    base = count_params(timm.create_model("wavemsa_s"))
+    with_aux = count_params(timm.create_model("wavemsa_s", token_label=True))
+    assert with_aux - base == 448 * 1000 + 1000
+
+
+def test_wave_stages_selects_attention_kind():
+    model = timm.create_model("wavemsa_t", wave_stages=3)
+    kinds = [type(stage.blocks[0].attn) for stage in model.stages]
+    assert kinds == [WaveAttention, WaveAttention, WaveAttention, Attention]
+    default = timm.create_model("wavemsa_t")
+    assert [type(s.blocks[0].attn) for s in default.stages] == [WaveAttention, WaveAttention, Attention, Attention]
+
+
+@pytest.mark.parametrize("size", [(224, 224), (225, 193), (64, 64)])
+def test_forward_backward_any_size(size):
+    model = timm.create_model("wavemsa_s", num_classes=7, drop_path_rate=0.1)
+    out = model(torch.randn(1, 3, *size))
+    assert out.shape == (1, 7)
+    out.square().mean().backward()
+    missing = [n for n, p in model.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing, missing
+
+
+def test_features_only_strides_and_channels():
+    model = timm.create_model("wavemsa_s", features_only=True)
+    assert model.feature_info.reduction() == [4, 8, 16, 32]
+    assert model.feature_info.channels() == [64, 128, 320, 448]
+    feats = model(torch.randn(1, 3, 225, 193))
+    expected_hw = [(57, 49), (29, 25), (15, 13), (8, 7)]
+    assert [f.shape for f in feats] == [torch.Size([1, c, *hw]) for c, hw in zip([64, 128, 320, 448], expected_hw)]
+    some = timm.create_model("wavemsa_t", features_only=True, out_indices=(1, 3))
+    assert [f.shape[1] for f in some(torch.randn(1, 3, 64, 64))] == [64, 192]
+
+
+def test_forward_head_contract():
+    model = timm.create_model("wavemsa_t", num_classes=5).eval()
+    x = torch.randn(2, 3, 64, 96)
+    tokens = model.forward_features(x)
+    assert tokens.shape == (2, 2 * 3, 192)
+    assert model.forward_head(tokens, pre_logits=True).shape == (2, 192)
+    torch.testing.assert_close(model.forward_head(tokens), model(x))
+    model.reset_classifier(0)
+    assert model(x).shape == (2, 192)
+    model.reset_classifier(3)
+    assert model(x).shape == (2, 3) and model.get_classifier().out_features == 3
+
+
+def test_token_label_outputs():
+    model = timm.create_model("wavemsa_t", num_classes=4, token_label=True)
+    cls, aux = model(torch.randn(2, 3, 64, 64))
+    assert cls.shape == (2, 4) and aux.shape == (2, 4, 4)
+    model.eval()
+    x = torch.randn(2, 3, 64, 64)
+    tokens = model.forward_tokens_head(model.forward_features(x))
+    expected = model.head(tokens[:, 0]) + 0.5 * model.aux_head(tokens[:, 1:]).max(1).values
+    torch.testing.assert_close(model(x), expected)
+
+
+def test_grad_checkpointing_same_numbers():
+    torch.manual_seed(0)
+    model = timm.create_model("wavemsa_t").eval()  # eval: BN statistics are not updated twice
+    x = torch.randn(2, 3, 64, 64)
+    ref = model(x)
+    ref.sum().backward()
+    ref_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    model.set_grad_checkpointing(True)
+    out = model(x)
+    out.sum().backward()
+    torch.testing.assert_close(out, ref)
+    for g, r in zip([p.grad for p in model.parameters()], ref_grads):
+        torch.testing.assert_close(g, r)
+
+
+def test_bad_inputs_raise_value_error():
+    model = timm.create_model("wavemsa_t")
+    with pytest.raises(ValueError, match="4-D"):
+        model(torch.randn(3, 64, 64))
+    with pytest.raises(ValueError, match="3 input channels"):
+        model(torch.randn(1, 1, 64, 64))
+    with pytest.raises(ValueError, match=">= 32"):
+        model(torch.randn(1, 3, 16, 64))
+    gray = timm.create_model("wavemsa_t", in_chans=1)
+    assert gray(torch.randn(1, 1, 32, 32)).shape == (1, 1000)
+
+
+def test_frequency_finer_formula():
+    x = torch.randn(2, 8, 3, 3)
+    ll, lh, hl, hh = x.chunk(4, dim=1)
+    expected = torch.cat([ll, lh.abs() + ll, hl.abs() + ll, hh.abs() + ll], dim=1)
+    torch.testing.assert_close(FrequencyFiner()(x), expected)
+
+
+def test_wave_conv_halves_weights_and_folds_exactly():
+    conv = WaveConv1x1(64, 16)
+    assert sum(p.numel() for p in conv.parameters()) == 64 * 16 // 2
+    x = torch.randn(2, 64, 5, 7)
+    dense = conv.fold()
+    assert isinstance(dense, torch.nn.Conv2d) and dense.weight.shape == (16, 64, 1, 1)
+    torch.testing.assert_close(dense(x), conv(x), atol=1e-5, rtol=0)
+    # the weights really act per band: zeroing the high-band weights changes the output
+    with torch.no_grad():
+        conv.conv.weight[8:] = 0
+    assert not torch.allclose(conv(x), dense(x), atol=1e-3)
+
+
+def test_model_fuse_keeps_outputs():
+    model = timm.create_model("wavemsa_t", num_classes=10)
+    model.train()
+    for _ in range(2):  # non-trivial BatchNorm statistics
+        model(torch.randn(4, 3, 64, 64))
+    model.eval()
+    x = torch.randn(2, 3, 80, 72)
+    ref = model(x)
+    model.fuse()
+    assert not any(isinstance(m, (torch.nn.BatchNorm2d, WaveConv1x1)) for m in model.modules())
+    torch.testing.assert_close(model(x), ref, atol=1e-4, rtol=1e-4)
+    with pytest.raises(RuntimeError, match="eval"):
+        timm.create_model("wavemsa_t").train().fuse()
+
+
+def test_bfloat16_autocast_forward():
+    model = timm.create_model("wavemsa_t", num_classes=10)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(2, 3, 64, 64))
+    assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+
+
+def test_local_checkpoint_loading(tmp_path):
+    src = timm.create_model("wavemsa_t", num_classes=10).eval()
+    x = torch.randn(1, 3, 64, 64)
+    trainer_ckpt = tmp_path / "checkpoint.pth"
+    torch.save({"model": src.state_dict(), "epoch": 3}, trainer_ckpt)
+    via_cfg = timm.create_model("wavemsa_t", num_classes=10, pretrained=True,
+                                pretrained_cfg_overlay=dict(file=str(trainer_ckpt), num_classes=10)).eval()
+    torch.testing.assert_close(via_cfg(x), src(x))
+    new_head = timm.create_model("wavemsa_t", num_classes=3, pretrained=True,  # fine-tuning: head re-initialised
+                                 pretrained_cfg_overlay=dict(file=str(trainer_ckpt), num_classes=10))
+    torch.testing.assert_close(new_head.stages[0].embed.proj.weight, src.stages[0].embed.proj.weight)
+    via_path = timm.create_model("wavemsa_t", num_classes=10, checkpoint_path=str(trainer_ckpt)).eval()
+    torch.testing.assert_close(via_path(x), src(x))
+    state = wavemsa.load_state_dict(trainer_ckpt)
+    assert set(state) == set(src.state_dict())
+
+
+def test_checkpoint_errors_name_the_problem(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        wavemsa.load_state_dict(tmp_path / "missing.pth")
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"\x80\x04 this is not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt.pth"):
+        wavemsa.load_state_dict(corrupt)
+    other = tmp_path / "other.pth"
+    torch.save({"model": timm.create_model("wavemsa_s").state_dict()}, other)
+    with pytest.raises(ValueError, match="shape mismatch"):
+        wavemsa.load_weights(timm.create_model("wavemsa_t"), wavemsa.load_state_dict(other), source=str(other))
+    with pytest.raises(KeyError, match="model_ema"):
+        wavemsa.load_state_dict(other, use_ema=True)
