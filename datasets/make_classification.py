@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -25,7 +26,6 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import digit_scenes  # noqa: E402
 
-COMPLETE_MARKER = ".complete"
 SPLIT_IDS = {"train": 0, "val": 1}
 
 
@@ -48,12 +48,15 @@ def build(out: Path, size: int = 64, train_copies: int = 4, val_copies: int = 1,
           seed: int = 0) -> dict:
     """Build the set under ``out`` (replacing an earlier one) and return its summary.
 
-    ``max_per_class`` > 0 keeps only that many source glyphs per class and split (small sets for tests).
+    The set is written to a temporary sibling folder and renamed into place at the end, so an
+    interrupted build never leaves a half-written set behind. ``max_per_class`` > 0 keeps only that many
+    source glyphs per class and split (small sets for tests).
     """
     if size < 32:
         raise ValueError(f"--size must be >= 32 (the models need 32x32 inputs), got {size}")
     glyphs, labels = digit_scenes.load_digits()
     splits = digit_scenes.split_indices(len(labels), seed=seed)
+    final, out = out, out.with_name(f".{out.name}.tmp-{os.getpid()}")
     if out.exists():
         shutil.rmtree(out)
     summary = {"size": size, "seed": seed, "classes": [str(c) for c in range(digit_scenes.NUM_DIGIT_CLASSES)]}
@@ -65,7 +68,9 @@ def build(out: Path, size: int = 64, train_copies: int = 4, val_copies: int = 1,
         summary[f"num_{split}"] = write_split(out, split, glyphs, labels, idx, copies, size, seed)
         summary[f"{split}_glyphs"] = int(len(idx))
     (out / "dataset.json").write_text(json.dumps(summary, indent=1) + "\n")
-    (out / COMPLETE_MARKER).write_text("ok\n")
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(out, final)
     return summary
 
 

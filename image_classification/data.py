@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from timm.data import create_transform
+from timm.data.auto_augment import RandAugment, posterize
 from timm.data.distributed_sampler import RepeatAugSampler
 from torch.utils.data import DataLoader, Sampler, default_collate
 from torchvision.datasets import ImageFolder
@@ -44,14 +45,18 @@ class SafeImageFolder(ImageFolder):
             i = (index + k) % len(self)
             if i in self.bad:
                 continue
+            path, target = self.samples[i]
             try:
-                return super().__getitem__(i)
+                image = self.loader(path)  # opens and decodes: truncated or non-image files fail here
             except READ_ERRORS as e:
                 self.bad.add(i)
-                warnings.warn(f"skipping unreadable image '{self.samples[i][0]}': {type(e).__name__}: {e}",
-                              stacklevel=2)
+                warnings.warn(f"skipping unreadable image '{path}': {type(e).__name__}: {e}", stacklevel=2)
                 if self.on_error == "drop":
                     return None
+                continue
+            if self.transform is not None:
+                image = self.transform(image)
+            return image, target
         raise UsageError(f"no readable image among 32 consecutive samples from '{self.samples[index][0]}' "
                          f"in '{self.root}'")
 
@@ -85,14 +90,29 @@ def check_image_folder(data_path: str | Path) -> None:
         raise UsageError(f"'{root}/train' and '{root}/val' have different class folders (e.g. {only})")
 
 
+def _posterize_at_least_one_bit(img, bits: int, **kwargs):
+    return posterize(img, max(1, int(bits)), **kwargs)
+
+
+def fix_posterize(transform):
+    """timm's 'inc1' RandAugment asks for posterize(bits=0) at magnitude 10, which Pillow 13 rejects
+    (older Pillow returned a black image); keep one bit instead. Returns ``transform`` (patched in place)."""
+    for t in getattr(transform, "transforms", []):
+        if isinstance(t, RandAugment):
+            for op in t.ops:
+                if op.name.startswith("Posterize"):
+                    op.aug_fn = _posterize_at_least_one_bit
+    return transform
+
+
 def build_transform(is_train: bool, args):
     """timm's ImageNet transform: RandomResizedCrop, flip, colour jitter, RandAugment and random erasing
     in training; resize to ``input_size / crop_pct`` and centre crop in evaluation."""
     if is_train:
-        return create_transform(
+        return fix_posterize(create_transform(
             input_size=args.input_size, is_training=True, scale=tuple(args.scale), hflip=args.hflip,
             color_jitter=args.color_jitter, auto_augment=args.aa or None, interpolation=args.train_interpolation,
-            re_prob=args.reprob, re_mode=args.remode, re_count=args.recount)
+            re_prob=args.reprob, re_mode=args.remode, re_count=args.recount))
     return create_transform(input_size=args.input_size, is_training=False, interpolation="bicubic",
                             crop_pct=args.crop_pct)
 

@@ -157,3 +157,21 @@ def test_checkpoint_round_trip_has_only_safe_types(tmp_path):
     set_rng_state(loaded)
     b = (torch.rand(3), __import__("numpy").random.rand(), __import__("random").random())
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_randaugment_posterize_at_full_magnitude_does_not_fail():
+    """timm's PosterizeIncreasing asks for 0 bits at magnitude 10; the trainer keeps one bit instead of
+    letting Pillow raise (which would otherwise look like an unreadable image)."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from image_classification.data import build_transform
+
+    args = SimpleNamespace(input_size=32, scale=(0.5, 1.0), hflip=0.0, color_jitter=0.4, aa="rand-m9-mstd0.5-inc1",
+                           train_interpolation="bicubic", reprob=0.0, remode="pixel", recount=1)
+    ra = next(t for t in build_transform(True, args).transforms if type(t).__name__ == "RandAugment")
+    op = next(o for o in ra.ops if o.name == "PosterizeIncreasing")
+    op.prob, op.magnitude, op.magnitude_std = 1.0, 10, 0.0
+    out = op(Image.new("RGB", (32, 32), (200, 100, 50)))
+    assert out.getpixel((0, 0)) == (128, 0, 0)  # one bit kept per channel
