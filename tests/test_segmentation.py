@@ -159,10 +159,17 @@ def test_get_flops_counts_attention(tmp_path: Path):
     cfg.model.backbone.init_cfg = None
     small = flops.complexity(cfg, (64, 64))
     assert 15 < small["params_m"] < 40 and small["aux_params_m"] == 0 and small["gflops"] > 0
-    import torch
-
-    q, k, v = torch.zeros(2, 3, 10, 8), torch.zeros(2, 3, 5, 8), torch.zeros(2, 3, 5, 4)
-    assert flops.sdpa_flop_jit([q, k, v], []) == 2 * 3 * 10 * 5 * (8 + 4)
+    assert flops.sdpa_flops((2, 3, 10, 8), (2, 3, 5, 8), (2, 3, 5, 4)) == 2 * 3 * 10 * 5 * (8 + 4)
+    # the handle is used: switching it off removes the attention's share
+    cfg.model.backbone.arch = "t"
+    cfg.model.neck.in_channels = TINY_CHANNELS
+    with_attn = flops.complexity(cfg, (64, 64))["gflops"]
+    orig, flops.sdpa_flop_jit = flops.sdpa_flop_jit, lambda inputs, outputs: 0
+    try:
+        without = flops.complexity(cfg, (64, 64))["gflops"]
+    finally:
+        flops.sdpa_flop_jit = orig
+    assert with_attn > without
 
 
 # ----------------------------------------------------------------------------------- bad input

@@ -27,13 +27,15 @@ from mmengine.model import revert_sync_batchnorm  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 
+def sdpa_flops(q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> int:
+    """FLOPs of scaled-dot-product attention with q (..., N, d), k (..., M, d), v (..., M, dv):
+    q k^T (N*M*d) plus attn v (N*M*dv) per batch-head."""
+    return prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 def sdpa_flop_jit(inputs: list[Any], outputs: list[Any]) -> int:
-    """FLOPs of ``aten::scaled_dot_product_attention``: q (..., N, d), k (..., M, d), v (..., M, dv)
-    -> q k^T (N*M*d) plus attn v (N*M*dv) per batch-head."""
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = prod(q[:-2])
-    n, d, m, dv = q[-2], q[-1], k[-2], v[-1]
-    return batch * n * m * (d + dv)
+    """mmengine FlopAnalyzer handle for ``aten::scaled_dot_product_attention``."""
+    return sdpa_flops(*(get_shape(x) for x in inputs[:3]))
 
 
 def complexity(cfg: Config, shape: Sequence[int]) -> dict:

@@ -19,9 +19,10 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the wavemsa_seg plug-in
 
+import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from wavemsa_seg.runtime import adapt_to_device  # noqa: E402
+from wavemsa_seg.runtime import adapt_to_device, mmengine_checkpoint_globals  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -109,9 +110,13 @@ def main(argv: list[str] | None = None) -> dict:
         cfg.test_evaluator["output_dir"] = args.out
         cfg.test_evaluator["keep_results"] = True
     cfg = adapt_to_device(cfg, args.launcher)
+    # a visualizer per run, named after the experiment (mmseg names them all "visualizer", and a second
+    # run in the same process would otherwise log into the first one's folder)
+    cfg.visualizer.pop("name", None)
 
     runner = Runner.from_cfg(cfg)
-    metrics = runner.test()
+    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):  # resume / load_from
+        metrics = runner.test()
     if runner.rank == 0:
         metrics = {k: float(v) for k, v in metrics.items()}
         out = dict(config=args.config, checkpoint=args.checkpoint, **metrics)

@@ -2,9 +2,8 @@
 # (datasets/make_ade20k.py: ADEChallengeData2016 layout, raw 0 = other/ignored, 1..10 = digits 0..9).
 # The backbone starts from the classification demo's checkpoint (output/demo/best.pth) when it exists,
 # from scratch otherwise. Run by `make demo-seg`; paths are relative to the repository root.
-import os.path as osp
-
 _base_ = ['../_base_/models/upernet_wavemsa.py', '../_base_/default_runtime.py']
+import os.path as osp  # noqa: E402  (after _base_: mmengine reads an import first as a lazy-import config)
 
 max_iters = 1200
 crop_size = (128, 128)
