@@ -42,6 +42,20 @@ lint: install-core
 complexity: install-core
 	$(PY) tools/complexity.py
 
+# Detection demo: Mask R-CNN + WaveFormer-T on the built-in COCO-format digit scenes, on the CPU;
+# starts from the classification demo's checkpoint when output/demo/best.pth exists.
+DET_DATA := datasets/builtin/coco_digits/annotations/instances_val.json
+DET_DEMO := object_detection/configs/demo/mask_rcnn_wavemsa_t_fpn_digits.py
+
+$(DET_DATA): datasets/make_coco.py datasets/digit_scenes.py | $(MM_STAMP)
+	$(PY) datasets/make_coco.py
+
+demo-det: $(MM_STAMP) $(DET_DATA)
+	$(PY) object_detection/train.py $(DET_DEMO) --work-dir output/demo-det \
+		$$([ -f output/demo/best.pth ] && echo --pretrained output/demo/best.pth)
+	$(PY) object_detection/test.py $(DET_DEMO) "$$(cat output/demo-det/last_checkpoint)" \
+		--work-dir output/demo-det --metrics-json output/demo-det/metrics.json
+
 # Classification demo: WaveFormer-T on the built-in digits, trained then evaluated on the CPU with
 # image_classification/main.py; output/demo/ holds log.txt, curves.png, tensorboard/, checkpoint.pth,
 # best.pth (the detection/segmentation demos start from it) and eval.json. Re-running resumes.

@@ -1,0 +1,18 @@
+"""WaveFormer for MMDetection 3.x.
+
+Importing this package registers the library's :class:`wavemsa.backbone.WaveFormerBackbone` as
+``type='WaveFormer'`` in ``mmdet.registry.MODELS`` (the model itself lives only in ``wavemsa/``).
+Configs load it with ``custom_imports = dict(imports=['wavemsa_det'], allow_failed_imports=False)``;
+``train.py`` / ``test.py`` / ``dist_*.sh`` put this folder on ``sys.path``.
+"""
+from mmdet.registry import MODELS
+
+from wavemsa.backbone import WaveFormerBackbone, register_mm_backbone
+
+from .checks import check_coco_annotations, check_dataset_cfgs
+from .safe_load import WeightsOnlyCheckpointHook, allow_numpy_in_checkpoints
+
+register_mm_backbone(MODELS)
+allow_numpy_in_checkpoints()
+
+__all__ = ["WaveFormerBackbone", "WeightsOnlyCheckpointHook", "check_coco_annotations", "check_dataset_cfgs"]
