@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 
 import torch
-from timm.utils import accuracy, dispatch_clip_grad
+from timm.utils import accuracy, dispatch_clip_grad, unwrap_model
 from tqdm import tqdm
 
 from .distributed import all_reduce_sum
@@ -64,7 +64,7 @@ def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, e
         scaler.update()
         num_updates += 1
         if model_ema is not None:
-            model_ema.update(model, step=num_updates)
+            model_ema.update(unwrap_model(model), step=num_updates)
         lr_scheduler.step_update(num_updates=num_updates)
         loss_sum += loss_value * images.shape[0]
         n_seen += images.shape[0]

@@ -287,7 +287,9 @@ def run(args) -> dict:
             stats.update(test_loss_ema=ema["loss"], test_acc1_ema=ema["acc1"], test_acc5_ema=ema["acc5"])
         is_best = test["acc1"] > max_accuracy
         max_accuracy = max(max_accuracy, test["acc1"])
-        stats.update(max_acc1=max_accuracy, n_parameters=n_parameters, epoch_time=time.time() - t_epoch)
+        cpu = os.times()  # this process and its reaped loader workers, all cores together
+        stats.update(max_acc1=max_accuracy, n_parameters=n_parameters, epoch_time=time.time() - t_epoch,
+                     cpu_time=cpu.user + cpu.system + cpu.children_user + cpu.children_system)
         log.info("epoch %d: train loss %.4f, test loss %.4f, top-1 %.2f%% (best %.2f%%), top-5 %.2f%%%s, %.0f s",
                  epoch, stats["train_loss"], test["loss"], test["acc1"], max_accuracy, test["acc5"],
                  f", EMA top-1 {stats['test_acc1_ema']:.2f}%" if model_ema is not None else "",

@@ -175,3 +175,9 @@ def test_randaugment_posterize_at_full_magnitude_does_not_fail():
     op.prob, op.magnitude, op.magnitude_std = 1.0, 10, 0.0
     out = op(Image.new("RGB", (32, 32), (200, 100, 50)))
     assert out.getpixel((0, 0)) == (128, 0, 0)  # one bit kept per channel
+
+
+@pytest.mark.parametrize("flag", [["--local-rank=1"], ["--local_rank", "1"]])
+def test_legacy_launcher_local_rank_argument_is_accepted(flag):
+    """torch.distributed.launch without --use_env appends --local-rank=N (older torch: --local_rank N)."""
+    assert parse(flag).local_rank == 1
