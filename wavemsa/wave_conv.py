@@ -7,10 +7,17 @@ channels. It holds C * C_out / 2 weights, half those of a dense 1x1 conv.
 Everything in it is linear, so it equals one dense 1x1 conv: :meth:`WaveConv1x1.dense_weight` builds
 that weight (differentiably) and :meth:`WaveConv1x1.fold` returns the equivalent ``nn.Conv2d`` for
 inference.
+
+Speed: in training mode the forward builds the dense weight from the parameters (a C_out x C_in matrix,
+cheap) and runs one 1x1 conv, instead of slicing, concatenating and re-interleaving the activations. It is
+the same function with the same parameters and gradients (up to float rounding). In eval mode the factored
+form runs (it is what FLOP counting sees: half the multiply-adds of a dense conv); use ``model.fuse()`` for
+fast inference.
 """
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .wavelets import DWT1D, IDWT1D
@@ -30,6 +37,12 @@ class WaveConv1x1(nn.Module):
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=1, groups=2, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            return F.conv2d(x, self.dense_weight())
+        return self.factored_forward(x)
+
+    def factored_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Channel DWT, one 1x1 conv per band, channel IDWT (the published formulation)."""
         low, high = self.dwt(x)
         y = self.conv(torch.cat([low, high], dim=1))
         y_low, y_high = y.chunk(2, dim=1)
@@ -38,7 +51,7 @@ class WaveConv1x1(nn.Module):
     def dense_weight(self) -> torch.Tensor:
         """The (C_out, C_in, 1, 1) weight of the dense 1x1 conv computing the same function."""
         eye = torch.eye(self.in_channels, dtype=self.conv.weight.dtype, device=self.conv.weight.device)
-        cols = self(eye[:, :, None, None])  # row i = image of basis vector e_i: (C_in, C_out, 1, 1)
+        cols = self.factored_forward(eye[:, :, None, None])  # row i = image of basis vector e_i: (C_in, C_out, 1, 1)
         return cols.squeeze(-1).squeeze(-1).t().contiguous()[:, :, None, None]
 
     @torch.no_grad()
