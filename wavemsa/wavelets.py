@@ -66,16 +66,28 @@ def haar_dwt2d(x: torch.Tensor) -> torch.Tensor:
 
 
 def haar_idwt2d(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`haar_dwt2d`: (B, 4C, h, w) -> (B, C, 2h, 2w)."""
+    """Inverse of :func:`haar_dwt2d`: (B, 4C, h, w) -> (B, C, 2h, 2w).
+
+    The output keeps the input's memory format (channels_last in, channels_last out), so a conv after it
+    needs no layout conversion.
+    """
     B, C4, h, w = x.shape
-    ll, lh, hl, hh = x.chunk(4, dim=1)
+    channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    if channels_last:  # work on the (B, h, w, 4C) view: the output is written as (B, h, 2, w, 2, C)
+        ll, lh, hl, hh = x.permute(0, 2, 3, 1).chunk(4, dim=-1)
+        pos_w, pos_h = 3, 2
+    else:
+        ll, lh, hl, hh = x.chunk(4, dim=1)
+        pos_w, pos_h = -1, -3
     s1, d1 = ll + lh, ll - lh
     s2, d2 = hl + hh, hl - hh
     # even rows: a = (s1 + s2)/2, b = (s1 - s2)/2 ; odd rows: c = (d1 + d2)/2, d = (d1 - d2)/2
-    top = torch.stack([s1 + s2, s1 - s2], dim=-1)
-    bot = torch.stack([d1 + d2, d1 - d2], dim=-1)
-    out = torch.stack([top, bot], dim=-3)  # (B, C, h, 2, w, 2)
-    return out.reshape(B, C4 // 4, 2 * h, 2 * w) * 0.5
+    top = torch.stack([s1 + s2, s1 - s2], dim=pos_w)
+    bot = torch.stack([d1 + d2, d1 - d2], dim=pos_w)
+    out = torch.stack([top, bot], dim=pos_h)
+    if channels_last:  # (B, h, 2, w, 2, C)
+        return (out.reshape(B, 2 * h, 2 * w, C4 // 4) * 0.5).permute(0, 3, 1, 2)
+    return out.reshape(B, C4 // 4, 2 * h, 2 * w) * 0.5  # from (B, C, h, 2, w, 2)
 
 
 def haar_dwt1d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
