@@ -109,10 +109,26 @@ class WaveAttention(nn.Module):
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         q = _split_heads(self.q(x), self.num_heads)
         local, subbands = self.wbb(tokens_to_map(x, H, W), pad_multiple=2 * self.sr_ratio)
-        kv = self.kv(map_to_tokens(self.kv_embed(self.finer(subbands))))
+        kv = self.kv(map_to_tokens(self.finer_kv_embed(subbands)))
         k, v = (_split_heads(t, self.num_heads) for t in kv.chunk(2, dim=-1))
         out = _merge_heads(F.scaled_dot_product_attention(q, k, v))
         return self.proj(torch.cat([out, map_to_tokens(local)], dim=-1))
+
+
+    def finer_kv_embed(self, subbands: torch.Tensor) -> torch.Tensor:
+        """``kv_embed(finer(subbands))``: (B, C, h, w) -> (B, C, h/sr, w/sr).
+
+        The WBB's filter ends in a ReLU, so the subbands are >= 0 and |.| is the identity on them: the
+        Frequency Finer is then linear (it adds ll to each high band) and folds exactly into the kv_embed
+        conv, whose weight for the ll band becomes the sum of its four band weights. That saves two passes
+        over the subbands (values and gradients are those of the explicit form up to float rounding).
+        """
+        conv = self.kv_embed
+        if not (isinstance(conv, nn.Conv2d) and isinstance(self.wbb.filter[-1], nn.ReLU)):
+            return conv(self.finer(subbands))
+        w_ll, w_lh, w_hl, w_hh = conv.weight.chunk(4, dim=1)
+        weight = torch.cat([w_ll + w_lh + w_hl + w_hh, w_lh, w_hl, w_hh], dim=1)
+        return F.conv2d(subbands, weight, conv.bias, stride=conv.stride)
 
 
 class Attention(nn.Module):
