@@ -93,7 +93,8 @@ class Stem(nn.Module):
         self.norm = nn.LayerNorm(out_dim)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        x = self.proj(self.conv(x))
+        # channels_last: the CPU convs run about twice as fast in it, and the tokens are then a free view
+        x = self.proj(self.conv(x.contiguous(memory_format=torch.channels_last)))
         H, W = x.shape[-2:]
         return self.norm(map_to_tokens(x)), H, W
 
