@@ -1,0 +1,74 @@
+"""tools/benchmark.py runs end to end on tiny settings and writes valid JSON, markdown and PNG charts.
+
+No timing is asserted: only that the measurements exist, are consistent, and that the output check
+really compares the fast model with the reference.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools"))
+
+import benchmark  # noqa: E402
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_benchmark_classifier_side_by_side(tmp_path):
+    out = tmp_path / "bench"
+    report = benchmark.main([
+        "--models", "wavemsa_t", "pvt_v2_b0", "wavemsa_t:reference", "wavemsa_t:nofuse",
+        "--img-size", "64", "--batch-size", "2", "--warmup", "0", "--repeats", "2", "--threads", "2",
+        "--num-classes", "10", "--check", "--out", str(out), "--plot", "--plot-dir", str(tmp_path / "asset"),
+        "--baseline", "pvt_v2_b0",
+    ])
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data == json.loads(json.dumps(report))
+    assert data["meta"]["threads"] == 2 and data["meta"]["batch_size"] == 2 and data["meta"]["device"] == "cpu"
+    assert data["meta"]["command"].startswith("python tools/benchmark.py --models wavemsa_t")
+    rows = {(r["model"], r["mode"]) for r in data["results"]}
+    labels = ["wavemsa_t", "pvt_v2_b0", "wavemsa_t:reference", "wavemsa_t:nofuse"]
+    assert rows == {(m, mode) for m in labels for mode in ("infer", "train")} - {("wavemsa_t:nofuse", "train")}
+    for r in data["results"]:
+        assert len(r["times_s"]) == 2 and all(t > 0 for t in r["times_s"])
+        assert r["img_size"] == [64, 64]
+        assert r["img_per_s"] == pytest.approx(2 / r["median_s"])
+    # same weights: the fused model, the unfused one and the published formulation agree
+    checks = data["output_check"]
+    assert set(checks) == {"wavemsa_t vs wavemsa_t:reference @ 64x64", "wavemsa_t vs wavemsa_t:nofuse @ 64x64"}
+    assert all(0 <= v < 1e-4 for v in checks.values())
+    md = out.with_suffix(".md").read_text()
+    assert "| model | mode | size | img/s |" in md and "vs pvt_v2_b0" in md
+    assert md.count("| pvt_v2_b0 | infer | 64x64 |") == 1 and "| 1.00x |" in md
+    png = tmp_path / "asset" / "benchmark_throughput.png"
+    assert png.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_benchmark_scaling_backbone_with_memory(tmp_path):
+    out = tmp_path / "scaling"
+    benchmark.main([
+        "--models", "wavemsa_t", "pvt_v2_b0", "--backbone-only", "--modes", "infer",
+        "--img-size", "64", "64x96", "--batch-size", "1", "--warmup", "0", "--repeats", "1",
+        "--memory", "--out", str(out), "--plot", "--plot-dir", str(tmp_path), "--plot-prefix", "scal",
+    ])
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["meta"]["backbone_only"] is True
+    assert sorted((r["model"], tuple(r["img_size"])) for r in data["results"]) == [
+        ("pvt_v2_b0", (64, 64)), ("pvt_v2_b0", (64, 96)), ("wavemsa_t", (64, 64)), ("wavemsa_t", (64, 96))]
+    assert all(isinstance(r["peak_mem_mb"], float) and r["peak_mem_mb"] >= 0 for r in data["results"])
+    assert (tmp_path / "scal_scaling_infer.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="NAME:reference"):
+        benchmark.Spec.parse("wavemsa_s:fast")
+    with pytest.raises(ValueError, match="wavemsa_"):
+        benchmark.Spec.parse("resnet18:reference")
+    assert benchmark.parse_size("800x1333") == (800, 1333) and benchmark.parse_size("224") == (224, 224)
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--img-size", "big"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "image size must be N or HxW" in proc.stderr
