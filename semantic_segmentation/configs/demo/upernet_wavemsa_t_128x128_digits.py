@@ -17,8 +17,11 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch='t', drop_path_rate=0.05, init_cfg=init_cfg),
-    decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=10, norm_cfg=norm_cfg),
-    auxiliary_head=dict(in_channels=128, channels=32, num_classes=10, norm_cfg=norm_cfg))
+    # most pixels are 'other' (ignored): average the loss over the labelled pixels only
+    decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=10, norm_cfg=norm_cfg,
+                     loss_decode=dict(avg_non_ignore=True)),
+    auxiliary_head=dict(in_channels=128, channels=32, num_classes=10, norm_cfg=norm_cfg,
+                        loss_decode=dict(avg_non_ignore=True)))
 
 # Digits are not mirror-symmetric: no flip. Scale jitter and colour distortion only.
 train_pipeline = [
