@@ -44,7 +44,7 @@ def write_split(out: Path, split: str, glyphs: np.ndarray, labels: np.ndarray, i
     return n
 
 
-def build(out: Path, size: int = 64, train_copies: int = 4, val_copies: int = 1, max_per_class: int = 0,
+def build(out: Path, size: int = 32, train_copies: int = 4, val_copies: int = 1, max_per_class: int = 0,
           seed: int = 0) -> dict:
     """Build the set under ``out`` (replacing an earlier one) and return its summary.
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("datasets/builtin/digits"), help="output folder")
-    p.add_argument("--size", type=int, default=64, help="image side in pixels")
+    p.add_argument("--size", type=int, default=32, help="image side in pixels")
     p.add_argument("--train-copies", type=int, default=4, help="renderings per training glyph")
     p.add_argument("--val-copies", type=int, default=1, help="renderings per validation glyph")
     p.add_argument("--max-per-class", type=int, default=0, help="limit source glyphs per class (0: all)")

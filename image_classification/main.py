@@ -43,6 +43,7 @@ from image_classification.distributed import DistInfo, cleanup, init_distributed
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
 from image_classification.errors import UsageError  # noqa: E402
 from image_classification.outputs import RunOutputs  # noqa: E402
+from wavemsa.checkpoint import load_state_dict  # noqa: E402
 
 log = logging.getLogger("image_classification")
 
@@ -186,9 +187,12 @@ def run(args) -> dict:
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model %s: %.2f M parameters", args.model, n_parameters / 1e6)
     if args.finetune and not args.eval:
-        ckpt = read_checkpoint(args.finetune)
-        state, dropped = finetune_state(model, ckpt.get("model", ckpt))
-        load_model_weights(model, state, args.finetune, args.model, ckpt.get("args", {}).get("model"), dropped)
+        try:  # a trainer checkpoint, a timm/DeiT one ('model', 'state_dict', 'module.' prefixes) or bare weights
+            state = load_state_dict(args.finetune)
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(str(e)) from None
+        state, dropped = finetune_state(model, state)
+        load_model_weights(model, state, args.finetune, args.model, None, dropped)
         log.info("fine-tuning from %s%s", args.finetune, f" (new {', '.join(dropped)})" if dropped else "")
     model.to(device)
     model_ema = None

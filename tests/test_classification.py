@@ -181,3 +181,20 @@ def test_randaugment_posterize_at_full_magnitude_does_not_fail():
 def test_legacy_launcher_local_rank_argument_is_accepted(flag):
     """torch.distributed.launch without --use_env appends --local-rank=N (older torch: --local_rank N)."""
     assert parse(flag).local_rank == 1
+
+
+def test_finetune_keeps_backbone_and_reinitialises_a_different_head():
+    import wavemsa  # noqa: F401
+    from image_classification.checkpoint import finetune_state, load_model_weights
+
+    src = timm.create_model("wavemsa_t", num_classes=10)
+    dst = timm.create_model("wavemsa_t", num_classes=5)
+    state, dropped = finetune_state(dst, src.state_dict())
+    assert dropped and all(k.startswith("head.") for k in dropped)
+    head_before = {k: dst.state_dict()[k].clone() for k in dropped}
+    load_model_weights(dst, state, "src.pth", "wavemsa_t", None, dropped)
+    for k, v in src.state_dict().items():
+        if k not in dropped:
+            assert torch.equal(dst.state_dict()[k], v), k
+    for k, v in head_before.items():
+        assert torch.equal(dst.state_dict()[k], v)
