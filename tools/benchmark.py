@@ -542,7 +542,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     for s in args.img_size:
-        parse_size(s)
+        try:
+            parse_size(s)
+        except argparse.ArgumentTypeError as err:
+            p.error(str(err))
     if args.repeats < 1 or args.warmup < 0 or args.batch_size < 1 or args.threads < 1:
         p.error("--repeats, --batch-size and --threads must be >= 1 and --warmup >= 0")
     return args
