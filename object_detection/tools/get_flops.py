@@ -2,10 +2,11 @@
 
     python object_detection/tools/get_flops.py CONFIG [CONFIG ...] [--shape 1280 800] [--json OUT]
 
-Counted by mmengine's analysis (fvcore-style: one fused multiply-add = one FLOP, the convention of
-MMDetection's get_flops and of the papers' tables) on the ``mode='tensor'`` forward of the detector,
-i.e. with proposals / RoI heads included. Two-stage detectors count the RoI heads on the proposals
-their (untrained) RPN keeps, as MMDetection's tool does. Weights are not loaded.
+Counted by ``wavemsa.complexity.count_flops`` (fvcore: one fused multiply-add = one FLOP, the
+convention of MMDetection's get_flops and of the papers' tables, plus a rule for
+``scaled_dot_product_attention``, which fvcore/mmengine leave uncounted) on the ``mode='tensor'``
+forward of the detector, i.e. with proposals / RoI heads included. Two-stage detectors count the RoI
+heads on the proposals their (untrained) RPN keeps, as MMDetection's tool does. Weights are not loaded.
 """
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ import sys
 
 import torch
 from torch import nn
+
+from wavemsa.complexity import count_flops, count_params
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # `wavemsa_det`
 
@@ -35,27 +38,29 @@ def complexity(config: str, width: int = 1280, height: int = 800, cfg_options: d
     """{'config', 'params_M', 'gflops', 'input'} of the detector of ``config`` on a (1, 3, H, W) input."""
     from mmdet.registry import MODELS
     from mmdet.structures import DetDataSample
-    from mmengine.analysis import get_model_complexity_info
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+    from mmengine.structures import InstanceData
 
     cfg = Config.fromfile(config)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get("default_scope", "mmdet"))
     cfg.model.backbone.init_cfg = None
-    model = MODELS.build(cfg.model).eval()
+    model = MODELS.build(cfg.model)
+    model.init_weights()  # e.g. Sparse R-CNN's learned proposals start as whole-image boxes
+    model.eval()
     div = cfg.model.data_preprocessor.get("pad_size_divisor", 1) or 1
     h, w = -(-height // div) * div, -(-width // div) * div
     sample = DetDataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w),
                                          batch_input_shape=(h, w), scale_factor=(1.0, 1.0)))
+    # query-based heads (Sparse R-CNN) read the (here empty) ground truth even in tensor mode
+    sample.gt_instances = InstanceData(bboxes=torch.zeros(0, 4), labels=torch.zeros(0, dtype=torch.long))
     torch.manual_seed(0)
     with torch.no_grad():
-        info = get_model_complexity_info(_TensorForward(model, [sample]), inputs=(torch.randn(1, 3, h, w),),
-                                         show_table=False, show_arch=False)
-    params = sum(p.numel() for p in model.parameters())
-    return {"config": osp.basename(config), "params_M": round(params / 1e6, 2),
-            "gflops": round(info["flops"] / 1e9, 1), "input": f"{w}x{h}"}
+        flops = count_flops(_TensorForward(model, [sample]), (torch.randn(1, 3, h, w),))
+    return {"config": osp.basename(config), "params_M": round(count_params(model) / 1e6, 2),
+            "gflops": round(flops / 1e9, 1), "input": f"{w}x{h}"}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
