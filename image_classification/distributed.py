@@ -69,3 +69,12 @@ def cleanup() -> None:
     """Destroy the process group if one was created."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank, so that all ranks evaluate
+    exactly the weights rank 0 saves (each rank's last forward updated its own statistics)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    for b in module.buffers():
+        dist.broadcast(b, src)

@@ -39,7 +39,7 @@ from image_classification.checkpoint import (  # noqa: E402
 )
 from image_classification.config import parse_with_config  # noqa: E402
 from image_classification.data import build_datasets, build_loaders, epoch_seed, seed_all  # noqa: E402
-from image_classification.distributed import DistInfo, cleanup, init_distributed  # noqa: E402
+from image_classification.distributed import DistInfo, broadcast_buffers, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
 from image_classification.errors import UsageError  # noqa: E402
 from image_classification.outputs import RunOutputs  # noqa: E402
@@ -283,6 +283,9 @@ def run(args) -> dict:
             clip_grad=args.clip_grad, clip_mode=args.clip_mode, model_ema=model_ema, mixup_fn=mixup_fn,
             lr_scheduler=lr_scheduler, num_updates=num_updates, is_main=info.is_main, print_freq=args.print_freq)
         lr_scheduler.step(epoch + 1)
+        broadcast_buffers(model_without_ddp)
+        if model_ema is not None:
+            broadcast_buffers(model_ema.module)
         test = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
         stats = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"],
                  "test_loss": test["loss"], "test_acc1": test["acc1"], "test_acc5": test["acc5"]}
