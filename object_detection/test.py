@@ -22,6 +22,8 @@ from wavemsa_det.cli import (  # noqa: E402
     write_json_atomic,
 )
 
+from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Test a detector (MMDetection 3.x config)")
@@ -52,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
     check_data(cfg, args, ("test",))
     cpu_distributed_fallback(cfg)
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
-    metrics = runner.test()
+    with mmengine_safe_globals():  # the checkpoint (mmengine's), read with weights_only=True
+        metrics = runner.test()
     if args.metrics_json and runner.rank == 0:
         write_json_atomic({k: float(v) for k, v in metrics.items()}, args.metrics_json)
         print(f"metrics written to {args.metrics_json}")

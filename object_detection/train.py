@@ -19,6 +19,8 @@ from mmengine.runner import Runner  # noqa: E402
 from wavemsa_det.cli import add_common_args, check_data, cpu_distributed_fallback, load_config  # noqa: E402
 from wavemsa_det.plots import plot_training  # noqa: E402
 
+from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Train a detector (MMDetection 3.x config)")
@@ -50,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     check_data(cfg, args, ("train", "val") if cfg.get("val_cfg") else ("train",))
     cpu_distributed_fallback(cfg)
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    with mmengine_safe_globals():  # resume / load_from: mmengine checkpoints, read with weights_only=True
+        runner.train()
     if runner.rank == 0:
         for png in plot_training(cfg.work_dir):
             print(f"plot: {png}")

@@ -10,9 +10,7 @@ from mmdet.registry import MODELS
 from wavemsa.backbone import WaveFormerBackbone, register_mm_backbone
 
 from .checks import check_coco_annotations, check_dataset_cfgs
-from .safe_load import WeightsOnlyCheckpointHook, allow_numpy_in_checkpoints
 
 register_mm_backbone(MODELS)
-allow_numpy_in_checkpoints()
 
-__all__ = ["WaveFormerBackbone", "WeightsOnlyCheckpointHook", "check_coco_annotations", "check_dataset_cfgs"]
+__all__ = ["WaveFormerBackbone", "check_coco_annotations", "check_dataset_cfgs"]

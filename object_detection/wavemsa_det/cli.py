@@ -96,9 +96,6 @@ def load_config(args: argparse.Namespace, amp: bool = False) -> Config:
         cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
     if args.data_root:
         set_data_root(cfg, args.data_root)
-    hooks = cfg.get("custom_hooks") or []
-    if not any(h.get("type") == "WeightsOnlyCheckpointHook" for h in hooks):
-        cfg.custom_hooks = [*hooks, dict(type="WeightsOnlyCheckpointHook")]
     if amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.setdefault("loss_scale", "dynamic")

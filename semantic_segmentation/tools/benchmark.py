@@ -24,7 +24,8 @@ from mmengine.model import revert_sync_batchnorm  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.runner import Runner, load_checkpoint  # noqa: E402
 from tqdm import tqdm  # noqa: E402
-from wavemsa_seg.runtime import mmengine_checkpoint_globals  # noqa: E402
+
+from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.model.train_cfg = None
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        with torch.serialization.safe_globals(mmengine_checkpoint_globals()):
+        with mmengine_safe_globals():
             load_checkpoint(model, args.checkpoint, map_location="cpu")
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = revert_sync_batchnorm(model).to(device).eval()

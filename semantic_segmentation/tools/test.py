@@ -19,10 +19,11 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the wavemsa_seg plug-in
 
-import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from wavemsa_seg.runtime import adapt_to_device, mmengine_checkpoint_globals  # noqa: E402
+from wavemsa_seg.runtime import adapt_to_device  # noqa: E402
+
+from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.visualizer.pop("name", None)
 
     runner = Runner.from_cfg(cfg)
-    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):  # resume / load_from
+    with mmengine_safe_globals():  # resume / load_from
         metrics = runner.test()
     if runner.rank == 0:
         metrics = {k: float(v) for k, v in metrics.items()}

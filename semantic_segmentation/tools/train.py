@@ -16,13 +16,14 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the wavemsa_seg plug-in
 
-import torch  # noqa: E402
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from mmseg.registry import RUNNERS  # noqa: E402
 from wavemsa_seg.plots import plot_training_curves  # noqa: E402
-from wavemsa_seg.runtime import adapt_to_device, mmengine_checkpoint_globals  # noqa: E402
+from wavemsa_seg.runtime import adapt_to_device  # noqa: E402
+
+from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg.visualizer.pop("name", None)
 
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
-    with torch.serialization.safe_globals(mmengine_checkpoint_globals()):  # resume / load_from
+    with mmengine_safe_globals():  # resume / load_from
         runner.train()
     if runner.rank == 0:
         png = plot_training_curves(runner.log_dir, osp.join(cfg.work_dir, "training_curves.png"))

@@ -56,19 +56,3 @@ def adapt_to_device(cfg: Config, launcher: str) -> Config:
         raise ValueError(f"launcher {launcher!r} needs CUDA here; on the CPU use 'none' or 'pytorch'")
     return cfg
 
-
-def mmengine_checkpoint_globals() -> list:
-    """What an mmengine checkpoint pickles besides tensors: the message hub's ``HistoryBuffer`` (numpy
-    arrays and, for its statistics methods, ``getattr`` of its own bound methods).
-
-    torch >= 2.6 loads with ``weights_only=True`` by default and refuses these; mmengine 0.10.7 does not
-    say otherwise. The tools allow exactly these while the runner loads (``torch.serialization.safe_globals``)
-    so checkpoints stay loaded by the restricted unpickler. (Allowed callables can only be called by name:
-    ``getattr`` fetches attributes but what it fetches cannot be called unless it is itself allowed.)
-    """
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    core = getattr(np, "_core", None) or np.core
-    return [HistoryBuffer, np.ndarray, np.dtype, core.multiarray._reconstruct, core.multiarray.scalar, getattr,
-            *(getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType"))]
