@@ -86,8 +86,12 @@ demo-seg: $(MM_STAMP) $(SEG_DATA)
 DEMO_CFG  := image_classification/configs/wavemsa/wavemsa_t_demo.py
 DEMO_DATA := datasets/builtin/digits
 
-demo: $(CORE_STAMP)
-	@[ -d $(DEMO_DATA)/val ] || $(PY) datasets/make_classification.py --out $(DEMO_DATA)
+CLS_DATA  := $(DEMO_DATA)/dataset.json
+
+$(CLS_DATA): datasets/make_classification.py datasets/digit_scenes.py | $(CORE_STAMP)
+	$(PY) datasets/make_classification.py --out $(DEMO_DATA)
+
+demo: $(CORE_STAMP) $(CLS_DATA)
 	$(PY) image_classification/main.py --config $(DEMO_CFG) --data-path $(DEMO_DATA) --output_dir output/demo \
 		--auto-resume
 	$(PY) image_classification/main.py --config $(DEMO_CFG) --data-path $(DEMO_DATA) --output_dir output/demo \

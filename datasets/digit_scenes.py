@@ -56,14 +56,20 @@ def background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     return np.clip(img, 0.0, 1.0).astype(np.float32)
 
 
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
 def _contrasting_colour(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
-    """A colour far from the mean colour of the region it is painted on."""
-    mean = under.reshape(-1, 3).mean(0)
-    for _ in range(20):
-        col = rng.uniform(0, 1, 3)
-        if np.abs(col - mean).sum() > 0.9:
+    """A random colour whose luminance differs from that of the region it is painted on by at least 0.4
+    (a dark digit on a light region or a light one on a dark region), so the shape is visible in grey too."""
+    under_luma = float(under.reshape(-1, 3).mean(0) @ LUMA)
+    dark = under_luma > 0.5
+    for _ in range(50):
+        col = rng.uniform(0, 1, 3).astype(np.float32)
+        luma = float(col @ LUMA)
+        if (under_luma - luma if dark else luma - under_luma) >= 0.4:
             return col
-    return 1.0 - np.round(mean)
+    return np.full(3, 0.0 if dark else 1.0, np.float32)
 
 
 @dataclass
@@ -90,10 +96,10 @@ def paste(rng: np.random.Generator, canvas: np.ndarray, glyph: np.ndarray, top: 
 
 
 def classification_image(rng: np.random.Generator, glyph: np.ndarray, size: int) -> np.ndarray:
-    """One digit, randomly scaled (45-90% of the side) and placed, on a textured background.
+    """One digit, randomly scaled (60-90% of the side) and placed, on a textured background.
     Returns uint8 (size, size, 3)."""
     canvas = background(rng, size, size)
-    side = int(rng.integers(int(0.45 * size), int(0.9 * size) + 1))
+    side = int(rng.integers(int(0.6 * size), int(0.9 * size) + 1))
     top, left = (int(rng.integers(0, size - side + 1)) for _ in range(2))
     paste(rng, canvas, glyph, top, left, side)
     return (canvas * 255).round().astype(np.uint8)
