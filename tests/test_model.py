@@ -142,6 +142,25 @@ def test_model_fuse_keeps_outputs():
         timm.create_model("wavemsa_t").train().fuse()
 
 
+@pytest.mark.parametrize("fuse", [False, True])
+def test_inference_in_place_path_equals_autograd_path(fuse):
+    """Without autograd the blocks add residuals and apply GELU in place: same numbers, input untouched."""
+    model = timm.create_model("wavemsa_t", num_classes=10).eval()
+    if fuse:
+        model.fuse()
+    x = torch.randn(2, 3, 72, 64)
+    x_before = x.clone()
+    with_grad = model(x)
+    assert with_grad.requires_grad
+    with torch.inference_mode():
+        in_place = model(x)
+    torch.testing.assert_close(in_place, with_grad.detach(), rtol=0, atol=0)
+    torch.testing.assert_close(x, x_before, rtol=0, atol=0)
+    with torch.no_grad():
+        feats = model.forward_intermediates(x, intermediates_only=True)
+    assert [f.shape[1] for f in feats] == list(model.embed_dims)
+
+
 def test_bfloat16_autocast_forward():
     model = timm.create_model("wavemsa_t", num_classes=10)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -57,7 +57,9 @@ class WaveletBottleneckBooster(nn.Module):
         restored = self.idwt(subbands)
         if pad_h or pad_w:
             restored = restored[..., :H, :W]
-        return x + self.resume(restored), subbands
+        if torch.is_grad_enabled():
+            return x + self.resume(restored), subbands
+        return self.resume(restored).add_(x), subbands  # inference: into resume's fresh output, same values
 
 
 class FrequencyFiner(nn.Module):
@@ -112,8 +114,16 @@ class WaveAttention(nn.Module):
         kv = self.kv(map_to_tokens(self.finer_kv_embed(subbands)))
         k, v = (_split_heads(t, self.num_heads) for t in kv.chunk(2, dim=-1))
         out = _merge_heads(F.scaled_dot_product_attention(q, k, v))
-        return self.proj(torch.cat([out, map_to_tokens(local)], dim=-1))
+        return self.project(out, map_to_tokens(local))
 
+    def project(self, attn_out: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
+        """``proj(cat([attn_out, local], -1))`` for two (B, N, C) inputs, without building the (B, N, 2C)
+        concatenation: the two halves of the weight are applied one after the other (two GEMMs writing
+        one output), which saves a write and a read of 2C values per token."""
+        C = attn_out.shape[-1]
+        w_attn, w_local = self.proj.weight.split(C, dim=1)
+        y = F.linear(attn_out, w_attn, self.proj.bias)
+        return y.view(-1, C).addmm_(local.reshape(-1, C), w_local.t()).view_as(y)
 
     def finer_kv_embed(self, subbands: torch.Tensor) -> torch.Tensor:
         """``kv_embed(finer(subbands))``: (B, C, h, w) -> (B, C, h/sr, w/sr).

@@ -56,7 +56,11 @@ class ConvFFN(nn.Module):
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
         x = map_to_tokens(self.dwconv(tokens_to_map(self.fc1(x), H, W)))
-        return self.fc2(self.act(x))
+        if torch.is_grad_enabled() or not isinstance(self.act, nn.GELU):
+            return self.fc2(self.act(x))
+        # inference: the GELU overwrites the conv's fresh output instead of allocating the largest tensor
+        # of the block again (B x N x hidden; a fresh allocation costs more than the GELU itself on the CPU)
+        return self.fc2(torch.ops.aten.gelu_(x, approximate=self.act.approximate))
 
 
 class Block(nn.Module):
@@ -75,8 +79,12 @@ class Block(nn.Module):
         self.mlp = ConvFFN(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-        return x + self.drop_path(self.mlp(self.norm2(x), H, W))
+        if torch.is_grad_enabled():
+            x = x + self.drop_path(self.attn(self.norm1(x), H, W))
+            return x + self.drop_path(self.mlp(self.norm2(x), H, W))
+        # inference: each branch returns a fresh tensor; add the residual into it (same values, no new buffer)
+        x = self.drop_path(self.attn(self.norm1(x), H, W)).add_(x)
+        return self.drop_path(self.mlp(self.norm2(x), H, W)).add_(x)
 
 
 class Stem(nn.Module):
