@@ -247,3 +247,21 @@ def test_convert_classification_checkpoint(tmp_path):
     with pytest.raises(SystemExit, match="no 'model_ema'"):
         torch.save({"model": plain.state_dict()}, tmp_path / "no_ema.pth")
         convert_checkpoint.main([str(tmp_path / "no_ema.pth"), str(tmp_path / "x.pth"), "--ema"])
+
+
+def test_backbone_maps_feed_mmcv_roi_align_correctly():
+    """mmcv's compiled RoIAlign reads its input as contiguous NCHW: the backbone's maps must give the same
+    RoI features as torchvision's roi_align (channels_last maps made mmcv read garbage, and the demo's RoI
+    heads never learned)."""
+    from mmcv.ops import RoIAlign
+    from torchvision.ops import roi_align
+
+    from wavemsa.backbone import WaveFormerBackbone
+
+    with torch.no_grad():
+        feats = WaveFormerBackbone("t", out_indices=(0, 1)).eval()(torch.randn(2, 3, 96, 128))
+    rois = torch.tensor([[0, 4.0, 5.0, 20.0, 17.0], [1, 0.0, 0.0, 31.0, 23.0]])
+    for f in feats:
+        ours = RoIAlign((7, 7), spatial_scale=1.0, sampling_ratio=2, aligned=True)(f, rois)
+        ref = roi_align(f.contiguous(), rois, (7, 7), spatial_scale=1.0, sampling_ratio=2, aligned=True)
+        torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-5)

@@ -94,7 +94,14 @@ class WaveFormerBackbone(WaveFormer):
         return self
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.forward_intermediates(x, indices=list(self.out_indices), intermediates_only=True))
+        """(B, 3, H, W) -> one contiguous NCHW map per ``out_indices``.
+
+        The stages produce channels_last maps (free views of their tokens); mmcv's compiled CPU ops
+        (RoIAlign, deformable convs, ...) index their input as contiguous NCHW and silently read the
+        wrong values from anything else, so the maps are made contiguous here, once.
+        """
+        feats = self.forward_intermediates(x, indices=list(self.out_indices), intermediates_only=True)
+        return tuple(f.contiguous() for f in feats)
 
 
 def register_mm_backbone(registry, name: str = "WaveFormer") -> None:
