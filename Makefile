@@ -49,7 +49,7 @@ benchmark: install-core
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
 		--warmup 1 --repeats 3 --check --memory --plot --out output/benchmark/main
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 swin_tiny_patch4_window7_224 --backbone-only \
-		--modes infer --img-size 224 384 512 800x1333 --batch-size 1 --threads 2 --warmup 1 --repeats 3 \
+		--modes infer --img-size 224 384 512 800x1344 --batch-size 1 --threads 2 --warmup 1 --repeats 3 \
 		--memory --plot --plot-prefix benchmark_backbone --out output/benchmark/scaling
 
 # Detection demo: Mask R-CNN + WaveFormer-T on the built-in COCO-format digit scenes, on the CPU;
