@@ -163,9 +163,16 @@ def test_inference_in_place_path_equals_autograd_path(fuse):
 
 def test_bfloat16_autocast_forward():
     model = timm.create_model("wavemsa_t", num_classes=10)
+    x = torch.randn(2, 3, 64, 64)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = model(torch.randn(2, 3, 64, 64))
+        out = model(x)
     assert out.dtype == torch.bfloat16 and torch.isfinite(out.float()).all()
+    model.eval()  # the in-place inference path keeps autocast's dtypes (the residual stream stays float32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with_grad = model(x).detach()
+        with torch.inference_mode():
+            in_place = model(x)
+    torch.testing.assert_close(in_place, with_grad, rtol=0, atol=0)
 
 
 def test_local_checkpoint_loading(tmp_path):

@@ -24,6 +24,15 @@ def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(2).transpose(1, 2)
 
 
+def add_residual(branch: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
+    """``shortcut + branch``. Without autograd, when ``branch`` is a fresh tensor of the result's dtype, the
+    sum is written into it (no new allocation; same values). Under autocast the dtypes can differ and the
+    ordinary promoting add runs."""
+    if torch.is_grad_enabled() or branch.dtype != torch.result_type(branch, shortcut):
+        return shortcut + branch
+    return branch.add_(shortcut)
+
+
 def _conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
     return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
 
@@ -57,9 +66,7 @@ class WaveletBottleneckBooster(nn.Module):
         restored = self.idwt(subbands)
         if pad_h or pad_w:
             restored = restored[..., :H, :W]
-        if torch.is_grad_enabled():
-            return x + self.resume(restored), subbands
-        return self.resume(restored).add_(x), subbands  # inference: into resume's fresh output, same values
+        return add_residual(self.resume(restored), x), subbands
 
 
 class FrequencyFiner(nn.Module):
@@ -122,8 +129,8 @@ class WaveAttention(nn.Module):
         one output), which saves a write and a read of 2C values per token."""
         C = attn_out.shape[-1]
         w_attn, w_local = self.proj.weight.split(C, dim=1)
-        y = F.linear(attn_out, w_attn, self.proj.bias)
-        return y.view(-1, C).addmm_(local.reshape(-1, C), w_local.t()).view_as(y)
+        y = F.linear(attn_out, w_attn, self.proj.bias)  # under autocast y is in the autocast dtype
+        return y.view(-1, C).addmm_(local.reshape(-1, C).to(y.dtype), w_local.t().to(y.dtype)).view_as(y)
 
     def finer_kv_embed(self, subbands: torch.Tensor) -> torch.Tensor:
         """``kv_embed(finer(subbands))``: (B, C, h, w) -> (B, C, h/sr, w/sr).

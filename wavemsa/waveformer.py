@@ -19,7 +19,7 @@ from timm.models._features import feature_take_indices
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from .attention import Attention, ClassAttention, WaveAttention, map_to_tokens, tokens_to_map
+from .attention import Attention, ClassAttention, WaveAttention, add_residual, map_to_tokens, tokens_to_map
 from .checkpoint import filter_classification_state_dict
 from .fuse import fuse_conv_bn
 
@@ -79,12 +79,9 @@ class Block(nn.Module):
         self.mlp = ConvFFN(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        if torch.is_grad_enabled():
-            x = x + self.drop_path(self.attn(self.norm1(x), H, W))
-            return x + self.drop_path(self.mlp(self.norm2(x), H, W))
-        # inference: each branch returns a fresh tensor; add the residual into it (same values, no new buffer)
-        x = self.drop_path(self.attn(self.norm1(x), H, W)).add_(x)
-        return self.drop_path(self.mlp(self.norm2(x), H, W)).add_(x)
+        # each branch returns a fresh tensor; without autograd the residual is added into it (add_residual)
+        x = add_residual(self.drop_path(self.attn(self.norm1(x), H, W)), x)
+        return add_residual(self.drop_path(self.mlp(self.norm2(x), H, W)), x)
 
 
 class Stem(nn.Module):
