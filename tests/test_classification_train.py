@@ -118,3 +118,24 @@ def test_killed_run_resumes_to_the_same_result(data, tmp_path):
     for part in ("model", "model_ema"):
         for k, v in ca[part].items():
             torch.testing.assert_close(cb[part][k], v, rtol=1e-5, atol=1e-7, msg=f"{part}.{k}")
+
+
+def test_ddp_gets_gradients_in_the_layout_of_its_buckets(tmp_path):
+    """Conv gradients come back channels_last; the weights are stored that way, so DDP has nothing to copy
+    (it warns "Grad strides do not match bucket view strides" otherwise)."""
+    import warnings
+
+    import timm
+    import torch.distributed as dist
+
+    import wavemsa  # noqa: F401
+
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        model = torch.nn.parallel.DistributedDataParallel(timm.create_model("wavemsa_t", num_classes=10))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model(torch.randn(2, 3, 32, 32)).sum().backward()
+    finally:
+        dist.destroy_process_group()
+    assert not [w for w in caught if "bucket view strides" in str(w.message)]

@@ -208,6 +208,10 @@ class WaveFormer(nn.Module):
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
         self.aux_head = (nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()) if token_label else None
         self.apply(self._init_weights)
+        # Conv weights in channels_last, the layout their gradients come back in (the activations are
+        # channels_last): otherwise DDP warns "grad strides do not match bucket view strides" and copies
+        # every such gradient (the depth-wise 3x3 weights of every block) at each step.
+        self.to(memory_format=torch.channels_last)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
