@@ -51,7 +51,9 @@ def init_distributed(device_name: str, local_rank_arg: int | None = None) -> Dis
     info = DistInfo(rank, world_size, local_rank, device)
     if info.distributed and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, init_method="env://", world_size=world_size, rank=rank)
+        # device_id binds NCCL to this rank's GPU (without it torch guesses the device from the rank)
+        dist.init_process_group(backend=backend, init_method="env://", world_size=world_size, rank=rank,
+                                device_id=device if backend == "nccl" else None)
         dist.barrier()
     return info
 

@@ -22,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 from .attention import Attention, ClassAttention, WaveAttention, add_residual, map_to_tokens, tokens_to_map
 from .checkpoint import filter_classification_state_dict
 from .fuse import fuse_conv_bn
+from .wave_conv import WaveConv1x1
 
 __all__ = ["WaveFormer", "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "MIN_INPUT_SIZE"]
 
@@ -208,10 +209,20 @@ class WaveFormer(nn.Module):
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
         self.aux_head = (nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()) if token_label else None
         self.apply(self._init_weights)
-        # Conv weights in channels_last, the layout their gradients come back in (the activations are
-        # channels_last): otherwise DDP warns "grad strides do not match bucket view strides" and copies
-        # every such gradient (the depth-wise 3x3 weights of every block) at each step.
-        self.to(memory_format=torch.channels_last)
+        self._weights_in_gradient_layout()
+
+    @torch.no_grad()
+    def _weights_in_gradient_layout(self) -> None:
+        """Store conv weights in the layout their gradients come back in, so DDP's bucket views match them
+        (otherwise it warns "grad strides do not match bucket view strides" and copies those gradients at
+        every step): channels_last for the convs on the channels_last activations; NCHW for the
+        channel-wavelet convs, whose weight is only used to build a dense weight (WaveConv1x1)."""
+        wave_convs = {id(m.conv) for m in self.modules() if isinstance(m, WaveConv1x1)}
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs:
+                # empty_like + copy_ restrides even when the weight already counts as channels_last
+                # (a depth-wise weight with one input channel is both layouts at once)
+                m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
