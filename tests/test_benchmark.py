@@ -63,6 +63,21 @@ def test_benchmark_scaling_backbone_with_memory(tmp_path):
     assert (tmp_path / "scal_scaling_infer.png").read_bytes()[:8] == PNG_MAGIC
 
 
+def test_malloc_keep_is_applied_and_reported(tmp_path):
+    """--malloc keep changes the whole process's allocator, so it runs in a subprocess of its own."""
+    out = tmp_path / "keep"
+    proc = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--models", "wavemsa_t",
+                           "pvt_v2_b0", "--modes", "infer", "--img-size", "64", "--batch-size", "1", "--warmup", "0",
+                           "--repeats", "1", "--malloc", "keep", "--memory", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["meta"]["malloc"] == "keep"
+    assert all(r["peak_mem_mb"] is not None for r in data["results"])  # the memory probes ran with it too
+    assert "malloc keeps freed memory" in out.with_suffix(".md").read_text()
+    assert benchmark.keep_freed_memory.__doc__ and benchmark.parse_args([]).malloc == "default"
+
+
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="NAME:reference"):
         benchmark.Spec.parse("wavemsa_s:fast")

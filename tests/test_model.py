@@ -7,6 +7,7 @@ import wavemsa
 from wavemsa.attention import Attention, FrequencyFiner, WaveAttention
 from wavemsa.complexity import count_flops, count_params
 from wavemsa.wave_conv import WaveConv1x1
+from wavemsa.waveformer import ConvFFN
 
 # DESIGN.md section 2: a faithful implementation at 224x224, fvcore counting, no auxiliary head.
 EXPECTED = {"wavemsa_s": (21.78e6, 4.54e9), "wavemsa_b": (32.54e6, 7.09e9), "wavemsa_l": (55.47e6, 14.49e9)}
@@ -159,6 +160,35 @@ def test_inference_in_place_path_equals_autograd_path(fuse):
     with torch.no_grad():
         feats = model.forward_intermediates(x, intermediates_only=True)
     assert [f.shape[1] for f in feats] == list(model.embed_dims)
+
+
+def test_conv_ffn_tiles_give_the_whole_batch_result():
+    """The CPU FFN runs the batch in tiles of whole images (a byte budget): same outputs and gradients as
+    the whole batch at once, for tiles that do not divide the batch."""
+    torch.manual_seed(0)
+    ffn = ConvFFN(16, 64, tile_bytes=(0, 0))
+    x = torch.randn(7, 6 * 5, 16, requires_grad=True)
+    whole = ffn(x, 6, 5)
+    whole.square().sum().backward()
+    grads = [x.grad.clone()] + [p.grad.clone() for p in ffn.parameters()]
+    per_image = 6 * 5 * 64 * 4
+    assert ffn.images_per_tile(x) == 7
+    x.grad = None
+    ffn.zero_grad()
+    ffn.tile_bytes = (2 * per_image, 3 * per_image)
+    with torch.no_grad():
+        assert ffn.images_per_tile(x) == 2
+        torch.testing.assert_close(ffn(x, 6, 5), whole.detach(), rtol=1e-6, atol=1e-6)
+    assert ffn.images_per_tile(x) == 3
+    tiled = ffn(x, 6, 5)
+    torch.testing.assert_close(tiled, whole, rtol=1e-6, atol=1e-6)
+    tiled.square().sum().backward()
+    for got, want in zip([x.grad] + [p.grad for p in ffn.parameters()], grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    ffn.tile_bytes = (1, 1)  # smaller than one image: one image per tile
+    with torch.no_grad():
+        assert ffn.images_per_tile(x) == 1
+        torch.testing.assert_close(ffn(x, 6, 5), whole.detach(), rtol=1e-6, atol=1e-6)
 
 
 def test_bfloat16_autocast_forward():

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import ctypes
 import json
 import os
 import platform
@@ -193,6 +194,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def keep_freed_memory() -> bool:
+    """``--malloc keep``: make glibc's malloc serve every block from its heap and never hand freed memory back
+    to the kernel (what ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=<huge>`` do), so that no step pays for
+    fresh pages (faulted in and zeroed by the kernel). By default glibc maps blocks above a threshold
+    (128 KiB, raised up to 32 MiB as such blocks are freed) afresh each time, so one model's allocations
+    change the next one's costs. Returns False where the C library has no ``mallopt``."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_max = -1, -4  # glibc's malloc.h
+    return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**31 - 1))
+
+
 # ----------------------------------------------------------------------------------------------------
 # peak memory
 # ----------------------------------------------------------------------------------------------------
@@ -237,7 +252,7 @@ def measure_memory_subprocess(args: argparse.Namespace, spec: Spec, mode: str, s
     cmd = [sys.executable, str(Path(__file__).resolve()), "--_memory-probe", "--models", spec.label,
            "--modes", mode, "--img-size", f"{size[0]}x{size[1]}", "--batch-size", str(args.batch_size),
            "--threads", str(args.threads), "--dtype", args.dtype, "--device", "cpu",
-           "--num-classes", str(args.num_classes)]
+           "--num-classes", str(args.num_classes), "--malloc", args.malloc]
     cmd += ["--backbone-only"] * args.backbone_only + ["--channels-last"] * args.channels_last
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -249,6 +264,8 @@ def measure_memory_subprocess(args: argparse.Namespace, spec: Spec, mode: str, s
 def _memory_probe(args: argparse.Namespace) -> None:
     spec, mode, size = Spec.parse(args.models[0]), args.modes[0], parse_size(args.img_size[0])
     torch.set_num_threads(args.threads)
+    if args.malloc == "keep":
+        keep_freed_memory()
     model = build_models([spec], size, args.backbone_only, args.num_classes)[spec.label]
     model = inference_copy(spec, model) if mode == "infer" else model.train()
     x, target = make_inputs(args, size, torch.device("cpu"))
@@ -324,6 +341,8 @@ def run(args: argparse.Namespace) -> dict:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     torch.set_num_threads(args.threads)
+    if args.malloc == "keep" and not keep_freed_memory():
+        raise SystemExit("--malloc keep needs glibc's mallopt, which this C library does not have")
     if args.amp is None:
         args.amp = device.type == "cuda"
     amp_dtype = (torch.float16 if args.dtype == "float32" else DTYPES[args.dtype]) if args.amp else None
@@ -403,7 +422,7 @@ def _meta(args: argparse.Namespace, device: torch.device, amp_dtype: torch.dtype
                 threads=args.threads, dtype=args.dtype,
                 amp=str(amp_dtype).removeprefix("torch.") if amp_dtype else None,
                 channels_last=args.channels_last, compile=args.compile, backbone_only=args.backbone_only,
-                batch_size=args.batch_size, warmup=args.warmup, repeats=args.repeats,
+                batch_size=args.batch_size, warmup=args.warmup, repeats=args.repeats, malloc=args.malloc,
                 date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 
@@ -421,7 +440,8 @@ def markdown(report: dict, baseline: str | None) -> str:
     lines = [f"`{meta['command']}`", "",
              f"{meta['device_name']} ({meta['device']}), {meta['threads']} threads, batch {meta['batch_size']}, "
              f"{meta['dtype']}{', AMP ' + meta['amp'] if meta['amp'] else ''}"
-             f"{', channels_last' if meta['channels_last'] else ''}{', torch.compile' if meta['compile'] else ''}, "
+             f"{', channels_last' if meta['channels_last'] else ''}{', torch.compile' if meta['compile'] else ''}"
+             f"{', malloc keeps freed memory' if meta.get('malloc') == 'keep' else ''}, "
              f"median of {meta['repeats']} interleaved repeats; torch {meta['torch']}, timm {meta['timm']}", "",
              f"| model | mode | size | img/s | latency (ms) | peak mem (MiB) | vs {baseline or '-'} |",
              "|---|---|---|---:|---:|---:|---:|"]
@@ -528,6 +548,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile each model")
     p.add_argument("--backbone-only", action="store_true", help="features_only=True (the detection backbone)")
     p.add_argument("--num-classes", type=int, default=1000)
+    p.add_argument("--malloc", choices=("default", "keep"), default="default",
+                   help="keep: glibc malloc keeps freed memory for reuse (no fresh pages per step; see "
+                        "keep_freed_memory)")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--memory", action="store_true", help="CPU: measure peak RSS in a subprocess per model/mode")

@@ -45,17 +45,48 @@ ARCH_SETTINGS: dict[str, dict] = {
 RECOMMENDED_DROP_PATH = {"t": 0.0, "s": 0.1, "b": 0.1, "l": 0.3}
 
 
-class ConvFFN(nn.Module):
-    """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid."""
+# Largest hidden activation (images x tokens x hidden) a CPU ConvFFN builds at once, without and with
+# autograd; see ConvFFN. Both stay under glibc's largest mmap threshold (32 MiB).
+FFN_TILE_BYTES = (8 * 2**20, 28 * 2**20)
 
-    def __init__(self, dim: int, hidden_dim: int) -> None:
+
+class ConvFFN(nn.Module):
+    """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid.
+
+    On the CPU the batch goes through in groups of whole images whose hidden activations take at most
+    ``tile_bytes[0]`` bytes at inference and ``tile_bytes[1]`` with autograd (0: the whole batch at once).
+    Every op of the FFN works per image, so the result is the same. The gain is in memory: the hidden
+    tensor is the largest of the network (8x the width in stages 1-2: 98 MiB for a batch of 16 at 224x224
+    in stage 1), and glibc's malloc serves blocks above 32 MiB with fresh pages from the kernel, which must be
+    faulted in and zeroed on every step; smaller blocks reuse memory freed a moment before. At inference
+    the tiles are freed right away, so smaller ones (kept in cache) do best; with autograd each tile's
+    activations stay alive until the backward pass, and fewer, larger tiles do best.
+    """
+
+    def __init__(self, dim: int, hidden_dim: int, tile_bytes: tuple[int, int] = FFN_TILE_BYTES) -> None:
         super().__init__()
         self.fc1 = nn.Linear(dim, hidden_dim)
         self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
+        self.tile_bytes = tuple(tile_bytes)
+
+    def images_per_tile(self, x: torch.Tensor) -> int:
+        """How many images of ``x`` (B, N, C) go through the FFN at once."""
+        B, N = x.shape[:2]
+        budget = self.tile_bytes[torch.is_grad_enabled()]
+        if budget <= 0 or x.device.type != "cpu":
+            return B
+        return max(1, min(B, budget // (N * self.fc1.out_features * x.element_size())))
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        step = self.images_per_tile(x)
+        if step >= x.shape[0]:
+            return self.forward_tile(x, H, W)
+        return torch.cat([self.forward_tile(tile, H, W) for tile in x.split(step)])
+
+    def forward_tile(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+        """The FFN on all of ``x`` at once: (b, N, C) -> (b, N, C)."""
         x = map_to_tokens(self.dwconv(tokens_to_map(self.fc1(x), H, W)))
         if torch.is_grad_enabled() or not isinstance(self.act, nn.GELU):
             return self.fc2(self.act(x))
