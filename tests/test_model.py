@@ -163,32 +163,37 @@ def test_inference_in_place_path_equals_autograd_path(fuse):
 
 
 def test_conv_ffn_tiles_give_the_whole_batch_result():
-    """The CPU FFN runs the batch in tiles of whole images (a byte budget): same outputs and gradients as
-    the whole batch at once, for tiles that do not divide the batch."""
+    """The CPU FFN runs in tiles under a byte budget (groups of whole images, or bands of rows with a halo
+    row on each side): same outputs and gradients as the whole batch at once, uneven last tiles included."""
     torch.manual_seed(0)
+    H, W = 10, 5
     ffn = ConvFFN(16, 64, tile_bytes=(0, 0))
-    x = torch.randn(7, 6 * 5, 16, requires_grad=True)
-    whole = ffn(x, 6, 5)
+    x = torch.randn(7, H * W, 16, requires_grad=True)
+    whole = ffn(x, H, W)
     whole.square().sum().backward()
-    grads = [x.grad.clone()] + [p.grad.clone() for p in ffn.parameters()]
-    per_image = 6 * 5 * 64 * 4
-    assert ffn.images_per_tile(x) == 7
-    x.grad = None
-    ffn.zero_grad()
-    ffn.tile_bytes = (2 * per_image, 3 * per_image)
-    with torch.no_grad():
-        assert ffn.images_per_tile(x) == 2
-        torch.testing.assert_close(ffn(x, 6, 5), whole.detach(), rtol=1e-6, atol=1e-6)
-    assert ffn.images_per_tile(x) == 3
-    tiled = ffn(x, 6, 5)
-    torch.testing.assert_close(tiled, whole, rtol=1e-6, atol=1e-6)
-    tiled.square().sum().backward()
-    for got, want in zip([x.grad] + [p.grad for p in ffn.parameters()], grads):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
-    ffn.tile_bytes = (1, 1)  # smaller than one image: one image per tile
-    with torch.no_grad():
-        assert ffn.images_per_tile(x) == 1
-        torch.testing.assert_close(ffn(x, 6, 5), whole.detach(), rtol=1e-6, atol=1e-6)
+    want_grads = [x.grad.clone()] + [p.grad.clone() for p in ffn.parameters()]
+    assert ffn.tiles(x, H, W) == [(0, 7, 0, H)]
+
+    def check(budgets, tiles_no_grad, tiles_grad):
+        x.grad = None
+        ffn.zero_grad()
+        ffn.tile_bytes = budgets
+        with torch.no_grad():
+            assert ffn.tiles(x, H, W) == tiles_no_grad
+            torch.testing.assert_close(ffn(x, H, W), whole.detach(), rtol=1e-6, atol=1e-6)
+        assert ffn.tiles(x, H, W) == tiles_grad
+        tiled = ffn(x, H, W)
+        torch.testing.assert_close(tiled, whole, rtol=1e-6, atol=1e-6)
+        tiled.square().sum().backward()
+        for got, want in zip([x.grad] + [p.grad for p in ffn.parameters()], want_grads):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+    row = W * 64 * 4  # bytes of one row of the hidden tensor
+    check((2 * H * row, 3 * H * row), [(0, 2, 0, H), (2, 4, 0, H), (4, 6, 0, H), (6, 7, 0, H)],
+          [(0, 3, 0, H), (3, 6, 0, H), (6, 7, 0, H)])
+    ffn.min_band_rows = 2
+    bands = [(i, i + 1, r, min(r + 3, H)) for i in range(7) for r in (0, 3, 6, 9)]
+    check((5 * row, 1), bands, [(i, i + 1, r, min(r + 2, H)) for i in range(7) for r in (0, 2, 4, 6, 8)])
 
 
 def test_bfloat16_autocast_forward():

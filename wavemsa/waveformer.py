@@ -53,15 +53,18 @@ FFN_TILE_BYTES = (8 * 2**20, 28 * 2**20)
 class ConvFFN(nn.Module):
     """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid.
 
-    On the CPU the batch goes through in groups of whole images whose hidden activations take at most
-    ``tile_bytes[0]`` bytes at inference and ``tile_bytes[1]`` with autograd (0: the whole batch at once).
-    Every op of the FFN works per image, so the result is the same. The gain is in memory: the hidden
+    On the CPU the FFN runs in tiles whose hidden activations take at most ``tile_bytes[0]`` bytes at
+    inference and ``tile_bytes[1]`` with autograd (0: no tiling): groups of whole images, or, when one
+    image is larger than that, bands of rows of one image (each band's fc1 also computes the row above and
+    below it, which the depth-wise conv needs). The result is the same. The gain is in memory: the hidden
     tensor is the largest of the network (8x the width in stages 1-2: 98 MiB for a batch of 16 at 224x224
-    in stage 1), and glibc's malloc serves blocks above 32 MiB with fresh pages from the kernel, which must be
-    faulted in and zeroed on every step; smaller blocks reuse memory freed a moment before. At inference
+    in stage 1), and glibc's malloc serves blocks above 32 MiB with fresh pages from the kernel, which must
+    be faulted in and zeroed on every step; smaller blocks reuse memory freed a moment before. At inference
     the tiles are freed right away, so smaller ones (kept in cache) do best; with autograd each tile's
     activations stay alive until the backward pass, and fewer, larger tiles do best.
     """
+
+    min_band_rows = 8  # a band of fewer rows would spend more than 25% extra on its halo rows in fc1
 
     def __init__(self, dim: int, hidden_dim: int, tile_bytes: tuple[int, int] = FFN_TILE_BYTES) -> None:
         super().__init__()
@@ -71,28 +74,40 @@ class ConvFFN(nn.Module):
         self.fc2 = nn.Linear(hidden_dim, dim)
         self.tile_bytes = tuple(tile_bytes)
 
-    def images_per_tile(self, x: torch.Tensor) -> int:
-        """How many images of ``x`` (B, N, C) go through the FFN at once."""
-        B, N = x.shape[:2]
+    def tiles(self, x: torch.Tensor, H: int, W: int) -> list[tuple[int, int, int, int]]:
+        """The tiles of ``x`` (B, H*W, C) as (first image, end image, first row, end row)."""
+        B = x.shape[0]
         budget = self.tile_bytes[torch.is_grad_enabled()]
-        if budget <= 0 or x.device.type != "cpu":
-            return B
-        return max(1, min(B, budget // (N * self.fc1.out_features * x.element_size())))
+        row_bytes = W * self.fc1.out_features * x.element_size()
+        if budget <= 0 or x.device.type != "cpu" or B * H * row_bytes <= budget:
+            return [(0, B, 0, H)]
+        if H * row_bytes <= budget:
+            step = budget // (H * row_bytes)
+            return [(i, min(i + step, B), 0, H) for i in range(0, B, step)]
+        rows = max(self.min_band_rows, budget // row_bytes - 2)
+        return [(i, i + 1, r, min(r + rows, H)) for i in range(B) for r in range(0, H, rows)]
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        step = self.images_per_tile(x)
-        if step >= x.shape[0]:
-            return self.forward_tile(x, H, W)
-        return torch.cat([self.forward_tile(tile, H, W) for tile in x.split(step)])
+        tiles = self.tiles(x, H, W)
+        if len(tiles) == 1:
+            return self.forward_rows(x, H, W, 0, H)
+        if tiles[0][3] == H:  # groups of whole images
+            return torch.cat([self.forward_rows(x[i:j], H, W, 0, H) for i, j, _, _ in tiles])
+        images = [[] for _ in range(x.shape[0])]
+        for i, j, r0, r1 in tiles:
+            images[i].append(self.forward_rows(x[i:j], H, W, r0, r1))
+        return torch.cat([torch.cat(bands, dim=1) for bands in images])
 
-    def forward_tile(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        """The FFN on all of ``x`` at once: (b, N, C) -> (b, N, C)."""
-        x = map_to_tokens(self.dwconv(tokens_to_map(self.fc1(x), H, W)))
+    def forward_rows(self, x: torch.Tensor, H: int, W: int, r0: int, r1: int) -> torch.Tensor:
+        """The FFN's output for rows [r0, r1) of the H x W grid: (b, H*W, C) -> (b, (r1 - r0) * W, C)."""
+        lo, hi = max(r0 - 1, 0), min(r1 + 1, H)  # the depth-wise conv reads one row above and below
+        hidden = tokens_to_map(self.fc1(x[:, lo * W:hi * W] if (lo, hi) != (0, H) else x), hi - lo, W)
+        hidden = map_to_tokens(self.dwconv(hidden)[:, :, r0 - lo:r1 - lo])
         if torch.is_grad_enabled() or not isinstance(self.act, nn.GELU):
-            return self.fc2(self.act(x))
+            return self.fc2(self.act(hidden))
         # inference: the GELU overwrites the conv's fresh output instead of allocating the largest tensor
-        # of the block again (B x N x hidden; a fresh allocation costs more than the GELU itself on the CPU)
-        return self.fc2(torch.ops.aten.gelu_(x, approximate=self.act.approximate))
+        # of the block again (a fresh allocation costs more than the GELU itself on the CPU)
+        return self.fc2(torch.ops.aten.gelu_(hidden, approximate=self.act.approximate))
 
 
 class Block(nn.Module):
