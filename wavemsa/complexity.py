@@ -1,7 +1,8 @@
 """Parameter and FLOP counting with fvcore, including ``scaled_dot_product_attention``.
 
 fvcore counts one fused multiply-add as one FLOP (the convention of the paper's tables) and has no
-rule for SDPA, so one is added: q @ k^T and attn @ v, i.e. 2 * B * heads * N * M * d.
+rule for SDPA, so one is added: q @ k^T and attn @ v, i.e. 2 * B * heads * N * M * d; nor for the
+in-place ``addmm_`` (the second GEMM of ``WaveAttention.project``), which is counted as ``addmm``.
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def count_params(model: nn.Module) -> int:
 def count_flops(model: nn.Module, inputs: torch.Tensor | tuple) -> float:
     """FLOPs (fused multiply-adds) of one forward pass, counted by fvcore, SDPA included."""
     from fvcore.nn import FlopCountAnalysis
+    from fvcore.nn.jit_handles import addmm_flop_jit
 
     analysis = FlopCountAnalysis(model, inputs)
     analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop)
+    analysis.set_op_handle("aten::addmm_", addmm_flop_jit)  # fvcore knows only the out-of-place addmm
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     return float(analysis.total())
