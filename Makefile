@@ -43,14 +43,18 @@ complexity: install-core
 	$(PY) tools/complexity.py
 
 # Speed, side by side in one process (see tools/README_benchmark.md): WaveFormer-S (fused for inference)
-# vs PVTv2-B2 vs the published formulation at 224, batch 16, 2 threads; then the backbone scaling study.
-# Writes output/benchmark/{main,scaling}.{json,md} and asset/benchmark_*.png. Takes ~30 min on 2 cores.
+# vs PVTv2-B2 vs the published formulation at 224, batch 16, 2 threads; the backbone scaling study; the
+# first table again with an allocator that keeps freed memory (allocator-independent ratios).
+# Writes output/benchmark/{main,scaling,main-malloc-keep}.{json,md} and asset/benchmark_*.png.
+# Takes ~35 min on 2 cores.
 benchmark: install-core
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
 		--warmup 1 --repeats 3 --check --memory --plot --out output/benchmark/main
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 swin_tiny_patch4_window7_224 --backbone-only \
 		--modes infer --img-size 224 384 512 800x1344 --batch-size 1 --threads 2 --warmup 1 --repeats 3 \
 		--memory --plot --plot-prefix benchmark_backbone --out output/benchmark/scaling
+	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
+		--warmup 1 --repeats 3 --check --malloc keep --out output/benchmark/main-malloc-keep
 
 # Detection demo: Mask R-CNN + WaveFormer-T on the built-in COCO-format digit scenes, on the CPU;
 # starts from the classification demo's checkpoint when output/demo/best.pth exists.

@@ -60,8 +60,9 @@ class ConvFFN(nn.Module):
     tensor is the largest of the network (8x the width in stages 1-2: 98 MiB for a batch of 16 at 224x224
     in stage 1), and glibc's malloc serves blocks above 32 MiB with fresh pages from the kernel, which must
     be faulted in and zeroed on every step; smaller blocks reuse memory freed a moment before. At inference
-    the tiles are freed right away, so smaller ones (kept in cache) do best; with autograd each tile's
-    activations stay alive until the backward pass, and fewer, larger tiles do best.
+    each tile is freed before the next one starts, so small tiles do best; with autograd each tile's
+    activations stay alive until the backward pass, and fewer, larger tiles do best. Under an allocator
+    that keeps freed memory anyway the tiles neither help nor cost measurably (tools/README_benchmark.md).
     """
 
     min_band_rows = 8  # a band of fewer rows would spend more than 25% extra on its halo rows in fc1
