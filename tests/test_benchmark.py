@@ -75,7 +75,25 @@ def test_malloc_keep_is_applied_and_reported(tmp_path):
     assert data["meta"]["malloc"] == "keep"
     assert all(r["peak_mem_mb"] is not None for r in data["results"])  # the memory probes ran with it too
     assert "malloc keeps freed memory" in out.with_suffix(".md").read_text()
-    assert benchmark.keep_freed_memory.__doc__ and benchmark.parse_args([]).malloc == "default"
+    assert benchmark.parse_args([]).malloc == "default"
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_keep_freed_memory_keeps_a_freed_block_resident(keep):
+    """By default glibc unmaps a freed 256 MiB block (the resident set shrinks); after keep_freed_memory()
+    the block stays in the heap for reuse (it does not)."""
+    script = f"""
+import sys; sys.path.insert(0, {str(REPO / "tools")!r})
+import torch, benchmark
+assert benchmark.keep_freed_memory() if {keep} else True
+def rss(): return benchmark._proc_status_mb("VmRSS")
+x = torch.ones(64 * 2**20); before_free = rss(); del x
+print(before_free - rss())
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    released_mb = float(proc.stdout.split()[-1])
+    assert (released_mb < 16) if keep else (released_mb > 200)
 
 
 def test_bad_arguments_are_rejected():

@@ -92,12 +92,10 @@ class ConvFFN(nn.Module):
         tiles = self.tiles(x, H, W)
         if len(tiles) == 1:
             return self.forward_rows(x, H, W, 0, H)
-        if tiles[0][3] == H:  # groups of whole images
-            return torch.cat([self.forward_rows(x[i:j], H, W, 0, H) for i, j, _, _ in tiles])
-        images = [[] for _ in range(x.shape[0])]
+        groups: dict[int, list[torch.Tensor]] = {}  # first image of a tile -> its bands of rows, in order
         for i, j, r0, r1 in tiles:
-            images[i].append(self.forward_rows(x[i:j], H, W, r0, r1))
-        return torch.cat([torch.cat(bands, dim=1) for bands in images])
+            groups.setdefault(i, []).append(self.forward_rows(x[i:j], H, W, r0, r1))
+        return torch.cat([bands[0] if len(bands) == 1 else torch.cat(bands, dim=1) for bands in groups.values()])
 
     def forward_rows(self, x: torch.Tensor, H: int, W: int, r0: int, r1: int) -> torch.Tensor:
         """The FFN's output for rows [r0, r1) of the H x W grid: (b, H*W, C) -> (b, (r1 - r0) * W, C)."""
