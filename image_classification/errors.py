@@ -1,5 +1,6 @@
-"""The one exception type for bad user input; ``main.py`` prints it as a single line, no traceback."""
+"""Bad user input in the trainer: the library's one exception type (:class:`wavemsa.errors.InputError`)."""
+from wavemsa.errors import InputError
 
+UsageError = InputError  # the trainer's historical name for it
 
-class UsageError(Exception):
-    """Bad input from the user: a missing data path, an unknown config key, a checkpoint of another model."""
+__all__ = ["InputError", "UsageError"]

@@ -1,0 +1,84 @@
+"""argparse value types shared by every entry point: a bad option value is reported by argparse itself
+(usage line + ``error: argument --NAME: ...``, exit status 2) when the command line is parsed.
+
+    p.add_argument("--batch-size", type=positive_int)
+    p.add_argument("--crop-pct", type=fraction)           # 0 < x <= 1
+    p.add_argument("--config", type=existing_file)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+__all__ = ["existing_dir", "existing_file", "fraction", "non_negative_float", "non_negative_int",
+           "positive_float", "positive_int", "probability"]
+
+
+def _number(text: str, kind: type) -> int | float:
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                         f"got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (sizes, counts, epochs)."""
+    value = _number(text, int)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (workers, warm-up epochs, seeds)."""
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (learning rates, decays)."""
+    value = _number(text, float)
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0 (weight decay, mixup alpha, smoothing)."""
+    value = _number(text, float)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1]."""
+    value = _number(text, float)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """A number in (0, 1] (crop fractions)."""
+    value = _number(text, float)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {text}")
+    return value
+
+
+def existing_file(text: str) -> str:
+    """The path of a file that exists."""
+    if not os.path.isfile(text):
+        raise argparse.ArgumentTypeError(f"file '{text}' does not exist")
+    return text
+
+
+def existing_dir(text: str) -> str:
+    """The path of a folder that exists."""
+    if not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"folder '{text}' does not exist")
+    return text
