@@ -16,13 +16,24 @@ from .wave_conv import WaveConv1x1
 from .wavelets import DWT2D, IDWT2D
 
 __all__ = ["Attention", "ClassAttention", "FrequencyFiner", "FrequencyFinerConv", "WaveAttention",
-           "WaveletBottleneckBooster", "pad_to_multiple"]
+           "WaveletBottleneckBooster", "crop", "pad_to_multiple"]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad a (B, C, H, W) map at the bottom and right up to H and W divisible by ``multiple``."""
     H, W = x.shape[-2], x.shape[-1]
     return F.pad(x, [0, (-W) % multiple, 0, (-H) % multiple])
+
+
+def crop(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """``x[..., :H, :W]``: the top-left H x W of a (B, C, H', W') map."""
+    if not torch.jit.is_scripting():
+        if torch.compiler.is_compiling():
+            # torch.export / torch.compile: gather the rows and columns into a new tensor, whose layout does not
+            # depend on whether H' == H (a view's does, and export would fix that choice for every input size)
+            x = x.index_select(-2, torch.arange(H, device=x.device))
+            return x.index_select(-1, torch.arange(W, device=x.device))
+    return x[..., :H, :W]
 
 
 class WaveletBottleneckBooster(nn.Module):
@@ -52,7 +63,7 @@ class WaveletBottleneckBooster(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         H, W = x.shape[-2], x.shape[-1]
         subbands = self.filter(self.dwt(pad_to_multiple(self.reduce(x), self.pad_multiple)))  # X~0
-        restored = self.resume(self.idwt(subbands)[..., :H, :W])
+        restored = self.resume(crop(self.idwt(subbands), H, W))
         if not torch.jit.is_scripting():
             if fastpath.active():
                 return fastpath.add_residual(restored, x), subbands

@@ -29,7 +29,7 @@ from torch import nn
 
 from . import fastpath
 from .attention import Attention, ClassAttention, WaveAttention
-from .checkpoint import filter_classification_state_dict
+from .checkpoint import check_weights_fit, filter_classification_state_dict
 from .fuse import ConvBnReLU
 from .wave_conv import WaveConv1x1
 
@@ -439,7 +439,15 @@ default_cfgs = generate_default_cfgs({
 
 
 def _checkpoint_filter(state_dict: dict, model: "WaveFormer") -> dict:
-    return filter_classification_state_dict(state_dict)
+    """timm's ``pretrained_filter_fn``: the model weights inside a trainer checkpoint, and a clear error naming the
+    file when they are another model's (timm itself then adapts the first conv and drops the classifier when
+    ``in_chans`` or ``num_classes`` differ)."""
+    state = filter_classification_state_dict(state_dict)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    source = f"pretrained weights '{cfg.get('file') or cfg.get('url') or cfg.get('hf_hub_id') or '?'}'"
+    check_weights_fit(model, state, ignore=("head.", "aux_head."), source=source,
+                      ignore_shapes=(f"{cfg.get('first_conv', 'stages.0.embed.conv.0')}.weight",))
+    return state
 
 
 def _create(variant: str, arch: str, pretrained: bool = False, **kwargs) -> WaveFormer:
