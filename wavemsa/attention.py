@@ -22,7 +22,11 @@ __all__ = ["Attention", "ClassAttention", "FrequencyFiner", "FrequencyFinerConv"
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
     """Zero-pad a (B, C, H, W) map at the bottom and right up to H and W divisible by ``multiple``."""
     H, W = x.shape[-2], x.shape[-1]
-    return F.pad(x, [0, (-W) % multiple, 0, (-H) % multiple])
+    pad_h, pad_w = (-H) % multiple, (-W) % multiple
+    if not torch.jit.is_scripting():
+        if fastpath.active() and pad_h == 0 and pad_w == 0:
+            return x  # eager PyTorch: no copy when there is nothing to pad (traced graphs pad for every size)
+    return F.pad(x, [0, pad_w, 0, pad_h])
 
 
 def crop(x: torch.Tensor, H: int, W: int) -> torch.Tensor:

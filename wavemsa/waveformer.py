@@ -408,10 +408,16 @@ class WaveFormer(nn.Module):
     def fuse(self) -> "WaveFormer":
         """Inference-only: fold each channel-wavelet conv into a dense 1x1 conv, every BatchNorm into the conv
         before it and the Frequency Finer into the keys' conv: ``timm.utils.reparameterize_model(model,
-        inplace=True)``. Outputs are unchanged up to float rounding; the model can no longer train."""
+        inplace=True)``, then store the conv weights channels_last. Outputs are unchanged up to float rounding;
+        the model can no longer train."""
         if self.training:
             raise RuntimeError("fuse() is for inference: call model.eval() first")
-        return reparameterize_model(self, inplace=True)
+        reparameterize_model(self, inplace=True)
+        with torch.no_grad():  # the layout of the channels_last activations: no weight copy per convolution
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
+        return self
 
 
 def _cfg(url: str = "", **kwargs) -> dict:
