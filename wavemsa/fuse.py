@@ -16,7 +16,7 @@ from timm.models import reparameterize_model
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["ConvBnReLU", "fuse_conv_bn"]
+__all__ = ["ConvBnReLU", "fuse_conv_bn", "fuse_for_inference"]
 
 
 class ConvBnReLU(nn.Sequential):
@@ -38,7 +38,16 @@ class ConvBnReLU(nn.Sequential):
         return nn.Sequential(*fused)
 
 
-def fuse_conv_bn(model: nn.Module) -> nn.Module:
-    """Fold every foldable module of ``model`` in place (``timm.utils.reparameterize_model(model, inplace=True)``).
-    Kept for callers that fuse a wrapper (e.g. a ``features_only`` model) rather than a ``WaveFormer``."""
-    return reparameterize_model(model, inplace=True)
+@torch.no_grad()
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """Fold every foldable module of ``model`` in place (``timm.utils.reparameterize_model(model, inplace=True)``),
+    then store every conv weight channels_last, the layout of the activations (no weight copy per convolution).
+    ``WaveFormer.fuse()`` is this; use it directly on a wrapper such as a ``features_only`` model."""
+    reparameterize_model(model, inplace=True)
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
+    return model
+
+
+fuse_conv_bn = fuse_for_inference  # the name tools/benchmark.py uses

@@ -22,7 +22,7 @@ from timm.layers import (
     register_notrace_function,
     trunc_normal_,
 )
-from timm.models import build_model_with_cfg, generate_default_cfgs, register_model, reparameterize_model
+from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 from torch import nn
@@ -30,7 +30,7 @@ from torch import nn
 from . import fastpath
 from .attention import Attention, ClassAttention, WaveAttention
 from .checkpoint import check_weights_fit, filter_classification_state_dict
-from .fuse import ConvBnReLU
+from .fuse import ConvBnReLU, fuse_for_inference
 from .wave_conv import WaveConv1x1
 
 __all__ = ["WaveFormer", "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "MIN_INPUT_SIZE"]
@@ -412,12 +412,7 @@ class WaveFormer(nn.Module):
         the model can no longer train."""
         if self.training:
             raise RuntimeError("fuse() is for inference: call model.eval() first")
-        reparameterize_model(self, inplace=True)
-        with torch.no_grad():  # the layout of the channels_last activations: no weight copy per convolution
-            for m in self.modules():
-                if isinstance(m, nn.Conv2d):
-                    m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
-        return self
+        return fuse_for_inference(self)
 
 
 def _cfg(url: str = "", **kwargs) -> dict:
