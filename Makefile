@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CORE_STAMP := $(VENV)/.core-installed
 MM_STAMP   := $(VENV)/.mm-installed
 
-.PHONY: install install-core install-mm test test-fast demo demo-det demo-seg data lint complexity benchmark clean
+.PHONY: install install-core install-mm test test-fast test-timm demo demo-det demo-seg data lint complexity benchmark clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ install: install-core install-mm
 
 test: install
 	$(PY) -m pytest -q tests
+	$(PY) tools/timm_tests.py
+
+# timm's own tests/test_models.py (from the installed timm's source release, downloaded once into
+# ~/.cache/wavemsa/timm) on every wavemsa_* model: pytest tests/test_models.py -k wavemsa
+test-timm: install-core
+	$(PY) tools/timm_tests.py
 
 test-fast: install-core
 	$(PY) -m pytest -q -m "not slow" tests

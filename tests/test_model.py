@@ -4,12 +4,13 @@ import timm
 import torch
 
 import wavemsa
+from wavemsa import fastpath
 from wavemsa.attention import Attention, FrequencyFiner, WaveAttention
 from wavemsa.complexity import count_flops, count_params
 from wavemsa.wave_conv import WaveConv1x1
 from wavemsa.waveformer import ConvFFN
 
-# DESIGN.md section 2: a faithful implementation at 224x224, fvcore counting, no auxiliary head.
+# docs/DESIGN.md: a faithful implementation at 224x224, fvcore counting, no auxiliary head.
 EXPECTED = {"wavemsa_s": (21.78e6, 4.54e9), "wavemsa_b": (32.54e6, 7.09e9), "wavemsa_l": (55.47e6, 14.49e9)}
 
 
@@ -59,14 +60,21 @@ def test_features_only_strides_and_channels():
 def test_forward_head_contract():
     model = timm.create_model("wavemsa_t", num_classes=5).eval()
     x = torch.randn(2, 3, 64, 96)
-    tokens = model.forward_features(x)
-    assert tokens.shape == (2, 2 * 3, 192)
-    assert model.forward_head(tokens, pre_logits=True).shape == (2, 192)
-    torch.testing.assert_close(model.forward_head(tokens), model(x))
+    features = model.forward_features(x)
+    assert features.shape == (2, 192, 2, 3)  # NCHW, as timm's output_fmt default
+    assert model.forward_head(features, pre_logits=True).shape == (2, 192)
+    torch.testing.assert_close(model.forward_head(features), model(x))
+    final, intermediates = model.forward_intermediates(x)
+    torch.testing.assert_close(final, features)
+    torch.testing.assert_close(intermediates[-1], features)
     model.reset_classifier(0)
     assert model(x).shape == (2, 192)
     model.reset_classifier(3)
     assert model(x).shape == (2, 3) and model.get_classifier().out_features == 3
+    model.reset_classifier(0, "avg")
+    torch.testing.assert_close(model(x), features.mean(dim=(2, 3)))
+    model.reset_classifier(0, "")
+    torch.testing.assert_close(model(x), features)
 
 
 def test_token_label_outputs():
@@ -75,7 +83,7 @@ def test_token_label_outputs():
     assert cls.shape == (2, 4) and aux.shape == (2, 4, 4)
     model.eval()
     x = torch.randn(2, 3, 64, 64)
-    tokens = model.forward_tokens_head(model.forward_features(x))
+    tokens = model.forward_tokens_head(model.forward_features(x).flatten(2).transpose(1, 2))
     expected = model.head(tokens[:, 0]) + 0.5 * model.aux_head(tokens[:, 1:]).max(1).values
     torch.testing.assert_close(model(x), expected)
 
@@ -119,7 +127,7 @@ def test_wave_conv_halves_weights_and_folds_exactly():
     conv = WaveConv1x1(64, 16)
     assert sum(p.numel() for p in conv.parameters()) == 64 * 16 // 2
     x = torch.randn(2, 64, 5, 7)
-    dense = conv.fold()
+    dense = conv.fuse()
     assert isinstance(dense, torch.nn.Conv2d) and dense.weight.shape == (16, 64, 1, 1)
     torch.testing.assert_close(dense(x), conv(x), atol=1e-5, rtol=0)
     # the weights really act per band: zeroing the high-band weights changes the output
@@ -164,25 +172,26 @@ def test_inference_in_place_path_equals_autograd_path(fuse):
 
 def test_conv_ffn_tiles_give_the_whole_batch_result():
     """The CPU FFN runs in tiles under a byte budget (groups of whole images, or bands of rows with a halo
-    row on each side): same outputs and gradients as the whole batch at once, uneven last tiles included."""
+    row on each side): same outputs and gradients as the plain ConvFFN code (the one TorchScript compiles),
+    uneven last tiles included."""
     torch.manual_seed(0)
     H, W = 10, 5
-    ffn = ConvFFN(16, 64, tile_bytes=(0, 0))
+    ffn = ConvFFN(16, 64)
     x = torch.randn(7, H * W, 16, requires_grad=True)
-    whole = ffn(x, H, W)
+    whole = torch.jit.script(ffn)(x, [H, W])  # the plain code
     whole.square().sum().backward()
     want_grads = [x.grad.clone()] + [p.grad.clone() for p in ffn.parameters()]
-    assert ffn.tiles(x, H, W) == [(0, 7, 0, H)]
+    assert fastpath.ffn_tiles(x, [H, W], 64) == [(0, 7, 0, H)]
 
-    def check(budgets, tiles_no_grad, tiles_grad):
+    def check(budgets, tiles_no_grad, tiles_grad, min_band_rows=fastpath.MIN_BAND_ROWS):
         x.grad = None
         ffn.zero_grad()
-        ffn.tile_bytes = budgets
         with torch.no_grad():
-            assert ffn.tiles(x, H, W) == tiles_no_grad
-            torch.testing.assert_close(ffn(x, H, W), whole.detach(), rtol=1e-6, atol=1e-6)
-        assert ffn.tiles(x, H, W) == tiles_grad
-        tiled = ffn(x, H, W)
+            assert fastpath.ffn_tiles(x, [H, W], 64, budgets, min_band_rows) == tiles_no_grad
+            tiled = fastpath.conv_ffn_forward(ffn, x, [H, W], budgets, min_band_rows)
+            torch.testing.assert_close(tiled, whole.detach(), rtol=1e-6, atol=1e-6)
+        assert fastpath.ffn_tiles(x, [H, W], 64, budgets, min_band_rows) == tiles_grad
+        tiled = fastpath.conv_ffn_forward(ffn, x, [H, W], budgets, min_band_rows)
         torch.testing.assert_close(tiled, whole, rtol=1e-6, atol=1e-6)
         tiled.square().sum().backward()
         for got, want in zip([x.grad] + [p.grad for p in ffn.parameters()], want_grads):
@@ -191,9 +200,9 @@ def test_conv_ffn_tiles_give_the_whole_batch_result():
     row = W * 64 * 4  # bytes of one row of the hidden tensor
     check((2 * H * row, 3 * H * row), [(0, 2, 0, H), (2, 4, 0, H), (4, 6, 0, H), (6, 7, 0, H)],
           [(0, 3, 0, H), (3, 6, 0, H), (6, 7, 0, H)])
-    ffn.min_band_rows = 2
     bands = [(i, i + 1, r, min(r + 3, H)) for i in range(7) for r in (0, 3, 6, 9)]
-    check((5 * row, 1), bands, [(i, i + 1, r, min(r + 2, H)) for i in range(7) for r in (0, 2, 4, 6, 8)])
+    check((5 * row, 1), bands, [(i, i + 1, r, min(r + 2, H)) for i in range(7) for r in (0, 2, 4, 6, 8)],
+          min_band_rows=2)
 
 
 def test_bfloat16_autocast_forward():

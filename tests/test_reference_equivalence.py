@@ -1,9 +1,12 @@
 """The fast library computes the published formulation: same weights, same outputs and gradients.
 
-``wavemsa.reference`` re-implements the seed's WaveMSA (matrix-based channel DWT built per call, conv-based
+``tools/reference.py`` re-implements the seed's WaveMSA (matrix-based channel DWT built per call, conv-based
 2-D DWT, explicit softmax attention, the Frequency Finer with its abs). The library is faster because it
 folds, fuses and reorders that computation; these tests pin that it is still the same function.
 """
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import pywt
@@ -12,7 +15,11 @@ import torch
 from torch import nn
 
 import wavemsa  # noqa: F401  (registers the timm models)
-from wavemsa.reference import (
+from wavemsa.attention import FrequencyFiner, FrequencyFinerConv
+from wavemsa.wave_conv import WaveConv1x1
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+from reference import (  # noqa: E402  (tools/reference.py: a test and benchmark baseline, not in the package)
     ReferenceWaveFormer,
     _ConvDWT2D,
     _ConvIDWT2D,
@@ -20,7 +27,6 @@ from wavemsa.reference import (
     _MatrixIDWT1D,
     reference_wavemsa,
 )
-from wavemsa.wave_conv import WaveConv1x1
 
 
 def _randomize_batchnorm(model: nn.Module) -> nn.Module:
@@ -131,11 +137,16 @@ def test_wave_conv_training_path_is_the_factored_function():
 
 
 def test_folded_frequency_finer_equals_explicit_form():
-    attn = _randomize_batchnorm(wavemsa.WaveAttention(64, 2, sr_ratio=2)).eval()
-    subbands = attn.wbb.filter(torch.randn(2, 64, 8, 8))  # ends in ReLU, as in the model
-    explicit = attn.kv_embed(attn.finer(subbands))
-    torch.testing.assert_close(attn.finer_kv_embed(subbands), explicit, atol=1e-5, rtol=1e-5)
-    # the fold is only valid after a ReLU: with signed input the library must use the explicit form
-    attn.wbb.filter[-1] = nn.Identity()
+    """FrequencyFinerConv = conv(FrequencyFiner(x)) for the WBB's subbands (>= 0 after its ReLU); its fuse() is the
+    same conv; with signed input the fold would be wrong, which is why it only follows the ReLU."""
+    conv = FrequencyFinerConv(64, 2)
+    explicit = nn.Conv2d(64, 64, 2, stride=2)
+    explicit.load_state_dict(conv.state_dict())
+    subbands = torch.relu(torch.randn(2, 64, 8, 8))
+    want = explicit(FrequencyFiner()(subbands))
+    torch.testing.assert_close(conv(subbands), want, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(conv.fuse()(subbands), want, atol=1e-5, rtol=1e-5)
+    attn = wavemsa.WaveAttention(64, 2, sr_ratio=2)
+    assert isinstance(attn.kv_embed, FrequencyFinerConv) and isinstance(attn.wbb.filter[-1], nn.ReLU)
     signed = torch.randn(2, 64, 8, 8)
-    torch.testing.assert_close(attn.finer_kv_embed(signed), attn.kv_embed(attn.finer(signed)))
+    assert not torch.allclose(conv(signed), explicit(FrequencyFiner()(signed)), atol=1e-3)

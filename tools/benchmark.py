@@ -10,7 +10,7 @@ are not comparable between machines.
 Model specs (``--models``):
 
 * any timm model name (``pvt_v2_b2``, ``swin_tiny_patch4_window7_224``, ``wavemsa_s`` ...);
-* ``NAME:reference``: :mod:`wavemsa.reference` (the published formulation) loaded with the weights of the
+* ``NAME:reference``: ``tools/reference.py`` (the published formulation) loaded with the weights of the
   library model ``NAME`` built in the same run, so their outputs can be compared (``--check``);
 * ``NAME:nofuse``: a WaveFormer measured at inference *without* ``model.fuse()`` (inference only: its
   training step is NAME's). Plain WaveFormer specs are fused for inference (BatchNorm and the
@@ -54,9 +54,9 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import timm  # noqa: E402
+from reference import reference_wavemsa  # noqa: E402  (tools/reference.py, beside this script)
 
 import wavemsa  # noqa: E402,F401  (registers the wavemsa_* timm models)
-from wavemsa.reference import reference_wavemsa  # noqa: E402
 
 MODES = ("infer", "train")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

@@ -3,7 +3,7 @@
 ``import wavemsa`` registers the timm models ``wavemsa_t``, ``wavemsa_s``, ``wavemsa_b`` and
 ``wavemsa_l``.
 """
-from .attention import Attention, FrequencyFiner, WaveAttention, WaveletBottleneckBooster
+from .attention import Attention, FrequencyFiner, FrequencyFinerConv, WaveAttention, WaveletBottleneckBooster
 from .backbone import WaveFormerBackbone, register_mm_backbone
 from .checkpoint import load_state_dict, load_weights
 from .wave_conv import WaveConv1x1
@@ -21,8 +21,7 @@ from .wavelets import DWT1D, DWT2D, IDWT1D, IDWT2D
 __version__ = "0.1.0"
 
 __all__ = [
-    "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "Attention", "DWT1D", "DWT2D", "FrequencyFiner", "IDWT1D",
-    "IDWT2D", "WaveAttention", "WaveConv1x1", "WaveFormer", "WaveFormerBackbone", "WaveletBottleneckBooster",
-    "load_state_dict", "load_weights", "register_mm_backbone", "wavemsa_b", "wavemsa_l", "wavemsa_s",
-    "wavemsa_t",
+    "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "Attention", "DWT1D", "DWT2D", "FrequencyFiner", "FrequencyFinerConv",
+    "IDWT1D", "IDWT2D", "WaveAttention", "WaveConv1x1", "WaveFormer", "WaveFormerBackbone", "WaveletBottleneckBooster",
+    "load_state_dict", "load_weights", "register_mm_backbone", "wavemsa_b", "wavemsa_l", "wavemsa_s", "wavemsa_t",
 ]

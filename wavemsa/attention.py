@@ -1,8 +1,8 @@
-"""WaveMSA attention (Wavelet Bottleneck Booster + Frequency Finer + spatial-reduction attention) and
-the plain multi-head self-attention of the later stages.
+"""WaveMSA attention (Wavelet Bottleneck Booster + Frequency Finer + spatial-reduction attention) and the
+plain multi-head self-attention of the later stages.
 
-Shapes: tokens are (B, N, C) with N = H * W in row-major order; maps are (B, C, H, W).
-See DESIGN.md section 2 for the architecture and the three fixes to the published code.
+Shapes: tokens are (B, N, C) with N = H * W in row-major order; maps are (B, C, H, W); ``feat_size`` is [H, W].
+See docs/DESIGN.md for the architecture and the fixes to the published code.
 """
 from __future__ import annotations
 
@@ -10,31 +10,34 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fastpath
+from .fuse import ConvBnReLU
 from .wave_conv import WaveConv1x1
 from .wavelets import DWT2D, IDWT2D
 
-
-def tokens_to_map(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-    """(B, H*W, C) -> (B, C, H, W)."""
-    return x.transpose(1, 2).reshape(x.shape[0], x.shape[2], H, W)
+__all__ = ["Attention", "ClassAttention", "FrequencyFiner", "FrequencyFinerConv", "WaveAttention",
+           "WaveletBottleneckBooster", "crop", "pad_to_multiple"]
 
 
-def map_to_tokens(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, H*W, C)."""
-    return x.flatten(2).transpose(1, 2)
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Zero-pad a (B, C, H, W) map at the bottom and right up to H and W divisible by ``multiple``."""
+    H, W = x.shape[-2], x.shape[-1]
+    pad_h, pad_w = (-H) % multiple, (-W) % multiple
+    if not torch.jit.is_scripting():
+        if fastpath.active() and pad_h == 0 and pad_w == 0:
+            return x  # eager PyTorch: no copy when there is nothing to pad (traced graphs pad for every size)
+    return F.pad(x, [0, pad_w, 0, pad_h])
 
 
-def add_residual(branch: torch.Tensor, shortcut: torch.Tensor) -> torch.Tensor:
-    """``shortcut + branch``. Without autograd, when ``branch`` is a fresh tensor of the result's dtype, the
-    sum is written into it (no new allocation; same values). Under autocast the dtypes can differ and the
-    ordinary promoting add runs."""
-    if torch.is_grad_enabled() or branch.dtype != torch.result_type(branch, shortcut):
-        return shortcut + branch
-    return branch.add_(shortcut)
-
-
-def _conv_bn_relu(conv: nn.Module, channels: int) -> nn.Sequential:
-    return nn.Sequential(conv, nn.BatchNorm2d(channels), nn.ReLU(inplace=True))
+def crop(x: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """``x[..., :H, :W]``: the top-left H x W of a (B, C, H', W') map."""
+    if not torch.jit.is_scripting():
+        if torch.compiler.is_compiling():
+            # torch.export / torch.compile: gather the rows and columns into a new tensor, whose layout does not
+            # depend on whether H' == H (a view's does, and export would fix that choice for every input size)
+            x = x.index_select(-2, torch.arange(H, device=x.device))
+            return x.index_select(-1, torch.arange(W, device=x.device))
+    return x[..., :H, :W]
 
 
 class WaveletBottleneckBooster(nn.Module):
@@ -46,27 +49,29 @@ class WaveletBottleneckBooster(nn.Module):
     at full size (cropped to H, W); resume: channel-wavelet 1x1 conv C/4 -> C, BN(C), ReLU.
     """
 
-    def __init__(self, dim: int, wave: str = "haar") -> None:
+    def __init__(self, dim: int, wave: str = "haar", pad_multiple: int = 2, device=None, dtype=None) -> None:
         super().__init__()
+        dd = {"device": device, "dtype": dtype}
         if dim % 8:
             raise ValueError(f"WaveletBottleneckBooster needs dim divisible by 8, got {dim}")
-        self.reduce = _conv_bn_relu(WaveConv1x1(dim, dim // 4, wave), dim // 4)
-        self.dwt = DWT2D(wave)
-        self.filter = _conv_bn_relu(nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=4), dim)
-        self.idwt = IDWT2D(wave)
-        self.resume = _conv_bn_relu(WaveConv1x1(dim // 4, dim, wave), dim)  # BN(C): fix of the seed
+        self.pad_multiple = pad_multiple
+        self.reduce = ConvBnReLU(WaveConv1x1(dim, dim // 4, wave, **dd), nn.BatchNorm2d(dim // 4, **dd),
+                                 nn.ReLU(inplace=True))
+        self.dwt = DWT2D(wave, device=device)
+        self.filter = ConvBnReLU(nn.Conv2d(dim, dim, kernel_size=3, padding=1, groups=4, **dd),
+                                 nn.BatchNorm2d(dim, **dd), nn.ReLU(inplace=True))
+        self.idwt = IDWT2D(wave, device=device)
+        self.resume = ConvBnReLU(WaveConv1x1(dim // 4, dim, wave, **dd), nn.BatchNorm2d(dim, **dd),  # BN(C): a fix
+                                 nn.ReLU(inplace=True))
 
-    def forward(self, x: torch.Tensor, pad_multiple: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-        H, W = x.shape[-2:]
-        reduced = self.reduce(x)
-        pad_h, pad_w = (-H) % pad_multiple, (-W) % pad_multiple
-        if pad_h or pad_w:
-            reduced = F.pad(reduced, (0, pad_w, 0, pad_h))
-        subbands = self.filter(self.dwt(reduced))  # X~0
-        restored = self.idwt(subbands)
-        if pad_h or pad_w:
-            restored = restored[..., :H, :W]
-        return add_residual(self.resume(restored), x), subbands
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        H, W = x.shape[-2], x.shape[-1]
+        subbands = self.filter(self.dwt(pad_to_multiple(self.reduce(x), self.pad_multiple)))  # X~0
+        restored = self.resume(crop(self.idwt(subbands), H, W))
+        if not torch.jit.is_scripting():
+            if fastpath.active():
+                return fastpath.add_residual(restored, x), subbands
+        return x + restored, subbands
 
 
 class FrequencyFiner(nn.Module):
@@ -82,101 +87,108 @@ class FrequencyFiner(nn.Module):
         return torch.cat([ll, bands[:, 1:].abs() + ll], dim=1).view(B, C, h, w)
 
 
-def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(B, N, C) -> (B, heads, N, C / heads)."""
-    B, N, C = x.shape
-    return x.view(B, N, num_heads, C // num_heads).transpose(1, 2)
+class FrequencyFinerConv(nn.Conv2d):
+    """The Frequency Finer followed by the keys' and values' ``sr x sr`` stride-``sr`` conv, for subbands >= 0.
 
+    The WBB's filter ends in a ReLU, so its subbands are >= 0 and |.| is the identity on them: the Frequency
+    Finer is then linear (it adds ll to each high band) and folds exactly into the conv, whose weight for the ll
+    band becomes the sum of its four band weights. That saves two passes over the subbands; values and gradients
+    are those of ``conv(FrequencyFiner()(x))`` up to float rounding. ``fuse()`` returns the folded ``nn.Conv2d``.
+    """
 
-def _merge_heads(x: torch.Tensor) -> torch.Tensor:
-    """(B, heads, N, d) -> (B, N, heads * d)."""
-    B, h, N, d = x.shape
-    return x.transpose(1, 2).reshape(B, N, h * d)
+    def __init__(self, dim: int, sr_ratio: int, device=None, dtype=None) -> None:
+        super().__init__(dim, dim, kernel_size=sr_ratio, stride=sr_ratio, device=device, dtype=dtype)
+
+    def folded_weight(self) -> torch.Tensor:
+        w_ll, w_lh, w_hl, w_hh = self.weight.chunk(4, dim=1)
+        return torch.cat([w_ll + w_lh + w_hl + w_hh, w_lh, w_hl, w_hh], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.folded_weight(), self.bias, self.stride)
+
+    @torch.no_grad()
+    def fuse(self) -> nn.Conv2d:
+        conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                         device=self.weight.device, dtype=self.weight.dtype)
+        conv.weight.copy_(self.folded_weight())
+        conv.bias.copy_(self.bias)
+        return conv.train(self.training)
 
 
 class WaveAttention(nn.Module):
     """WaveMSA: (B, N, C) tokens on an H x W grid -> (B, N, C).
 
-    Queries come from every token; keys and values from the Frequency-Finer output of the WBB's
-    subbands, downsampled by ``sr_ratio`` (so they live on an (H/2sr) x (W/2sr) grid). The attention
-    output is concatenated with the WBB's local branch X2 and projected back to C channels.
+    Queries come from every token; keys and values from the Frequency-Finer output of the WBB's subbands,
+    downsampled by ``sr_ratio`` (so they live on an (H/2sr) x (W/2sr) grid). The attention output is
+    concatenated with the WBB's local branch X2 and projected back to C channels.
     """
 
-    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, wave: str = "haar") -> None:
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, wave: str = "haar", device=None,
+                 dtype=None) -> None:
         super().__init__()
+        dd = {"device": device, "dtype": dtype}
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.sr_ratio = sr_ratio
-        self.q = nn.Linear(dim, dim)
-        self.wbb = WaveletBottleneckBooster(dim, wave)
-        self.finer = FrequencyFiner()
-        self.kv_embed = nn.Conv2d(dim, dim, sr_ratio, stride=sr_ratio) if sr_ratio > 1 else nn.Identity()
-        self.kv = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 2 * dim))
-        self.proj = nn.Linear(2 * dim, dim)
+        self.q = nn.Linear(dim, dim, **dd)
+        self.wbb = WaveletBottleneckBooster(dim, wave, pad_multiple=2 * sr_ratio, **dd)
+        self.kv_embed = FrequencyFinerConv(dim, sr_ratio, **dd) if sr_ratio > 1 else FrequencyFiner()
+        self.kv = nn.Sequential(nn.LayerNorm(dim, **dd), nn.Linear(dim, 2 * dim, **dd))
+        self.proj = nn.Linear(2 * dim, dim, **dd)
 
-    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        q = _split_heads(self.q(x), self.num_heads)
-        local, subbands = self.wbb(tokens_to_map(x, H, W), pad_multiple=2 * self.sr_ratio)
-        kv = self.kv(map_to_tokens(self.finer_kv_embed(subbands)))
-        k, v = (_split_heads(t, self.num_heads) for t in kv.chunk(2, dim=-1))
-        out = _merge_heads(F.scaled_dot_product_attention(q, k, v))
-        return self.project(out, map_to_tokens(local))
-
-    def project(self, attn_out: torch.Tensor, local: torch.Tensor) -> torch.Tensor:
-        """``proj(cat([attn_out, local], -1))`` for two (B, N, C) inputs, without building the (B, N, 2C)
-        concatenation: the two halves of the weight are applied one after the other (two GEMMs writing
-        one output), which saves a write and a read of 2C values per token."""
-        C = attn_out.shape[-1]
-        w_attn, w_local = self.proj.weight.split(C, dim=1)
-        y = F.linear(attn_out, w_attn, self.proj.bias)  # under autocast y is in the autocast dtype
-        return y.view(-1, C).addmm_(local.reshape(-1, C).to(y.dtype), w_local.t().to(y.dtype)).view_as(y)
-
-    def finer_kv_embed(self, subbands: torch.Tensor) -> torch.Tensor:
-        """``kv_embed(finer(subbands))``: (B, C, h, w) -> (B, C, h/sr, w/sr).
-
-        The WBB's filter ends in a ReLU, so the subbands are >= 0 and |.| is the identity on them: the
-        Frequency Finer is then linear (it adds ll to each high band) and folds exactly into the kv_embed
-        conv, whose weight for the ll band becomes the sum of its four band weights. That saves two passes
-        over the subbands (values and gradients are those of the explicit form up to float rounding).
-        """
-        conv = self.kv_embed
-        if not (isinstance(conv, nn.Conv2d) and isinstance(self.wbb.filter[-1], nn.ReLU)):
-            return conv(self.finer(subbands))
-        w_ll, w_lh, w_hl, w_hh = conv.weight.chunk(4, dim=1)
-        weight = torch.cat([w_ll + w_lh + w_hl + w_hh, w_lh, w_hl, w_hh], dim=1)
-        return F.conv2d(subbands, weight, conv.bias, stride=conv.stride)
+    def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
+        B, N, C = x.shape
+        q = self.q(x).reshape(B, N, self.num_heads, C // self.num_heads).permute(0, 2, 1, 3)
+        local, subbands = self.wbb(x.transpose(1, 2).reshape(B, C, feat_size[0], feat_size[1]))
+        kv = self.kv(self.kv_embed(subbands).flatten(2).transpose(1, 2))
+        k, v = kv.reshape(B, -1, 2, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        local = local.flatten(2).transpose(1, 2)
+        if not torch.jit.is_scripting():
+            if fastpath.active():
+                return fastpath.linear_of_concat(self.proj, x, local)
+        return self.proj(torch.cat([x, local], dim=-1))
 
 
 class Attention(nn.Module):
     """Plain multi-head self-attention (stages 3-4): (B, N, C) -> (B, N, C)."""
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, device=None, dtype=None) -> None:
         super().__init__()
+        dd = {"device": device, "dtype": dtype}
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, 2 * dim)
-        self.proj = nn.Linear(dim, dim)
+        self.q = nn.Linear(dim, dim, **dd)
+        self.kv = nn.Linear(dim, 2 * dim, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
 
-    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        q = _split_heads(self.q(x), self.num_heads)
-        k, v = (_split_heads(t, self.num_heads) for t in self.kv(x).chunk(2, dim=-1))
-        return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
+    def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
+        B, N, C = x.shape
+        q = self.q(x).reshape(B, N, self.num_heads, C // self.num_heads).permute(0, 2, 1, 3)
+        k, v = self.kv(x).reshape(B, N, 2, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)
+        x = x.transpose(1, 2).reshape(B, N, C)
+        return self.proj(x)
 
 
 class ClassAttention(nn.Module):
     """Attention of the class token (first token) over all tokens: (B, 1 + N, C) -> (B, 1, C)."""
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, device=None, dtype=None) -> None:
         super().__init__()
+        dd = {"device": device, "dtype": dtype}
         self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim, bias=False)
-        self.kv = nn.Linear(dim, 2 * dim, bias=False)
-        self.proj = nn.Linear(dim, dim)
+        self.q = nn.Linear(dim, dim, bias=False, **dd)
+        self.kv = nn.Linear(dim, 2 * dim, bias=False, **dd)
+        self.proj = nn.Linear(dim, dim, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        q = _split_heads(self.q(x[:, :1]), self.num_heads)
-        k, v = (_split_heads(t, self.num_heads) for t in self.kv(x).chunk(2, dim=-1))
-        return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))
+        B, N, C = x.shape
+        q = self.q(x[:, :1]).reshape(B, 1, self.num_heads, C // self.num_heads).permute(0, 2, 1, 3)
+        k, v = self.kv(x).reshape(B, N, 2, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
+        x = F.scaled_dot_product_attention(q, k, v)
+        x = x.transpose(1, 2).reshape(B, 1, C)
+        return self.proj(x)

@@ -29,7 +29,8 @@ class WaveFormerBackbone(WaveFormer):
         with_cp: gradient checkpointing of the blocks (saves memory, costs time).
         wave_stages: number of leading stages with WaveMSA.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, use_ema=False)`` loads a classification
-            checkpoint (the trainer's, EMA or not, or a bare state dict); heads are ignored.
+            checkpoint (the trainer's, EMA or not, a bare state dict, a ``.safetensors`` file or a timm model
+            folder written by ``tools/export.py`` / ``timm.models.save_for_hf``); heads are ignored.
     """
 
     def __init__(self, arch: str | dict = "s", out_indices: Sequence[int] = (0, 1, 2, 3),

@@ -1,6 +1,7 @@
-"""Safe checkpoint loading: ``torch.load(weights_only=True)``, unwrapping of trainer checkpoints and
-clear errors for missing, corrupt or mismatched files; the allow-list that lets the same restricted
-loader read the checkpoints mmengine writes (detection and segmentation runners)."""
+"""Safe checkpoint loading: ``torch.load(weights_only=True)`` or safetensors (a timm model folder's
+``model.safetensors``, or the folder itself), unwrapping of trainer checkpoints and clear errors for missing,
+corrupt or mismatched files; the allow-list that lets the same restricted loader read the checkpoints mmengine
+writes (detection and segmentation runners)."""
 from __future__ import annotations
 
 import os
@@ -35,14 +36,40 @@ def filter_classification_state_dict(ckpt: Mapping, use_ema: bool = False) -> di
     return out
 
 
-def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
-    """Read the model weights of a checkpoint file (classification trainer, timm, or a bare state dict).
+SAFETENSORS_NAME = "model.safetensors"  # the weights file of a timm model folder (timm.models.save_for_hf)
 
-    Uses ``weights_only=True``: a checkpoint that needs arbitrary pickled objects is refused.
+
+def _load_safetensors(path: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
+
+
+def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """Read the model weights of a checkpoint: a PyTorch file (classification trainer, timm, or a bare state
+    dict), a ``.safetensors`` file, or a timm model folder (its ``model.safetensors``).
+
+    PyTorch files are read with ``weights_only=True``: a checkpoint that needs arbitrary pickled objects is
+    refused.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        folder, path = path, os.path.join(path, SAFETENSORS_NAME)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{folder} is a folder without {SAFETENSORS_NAME} (not a timm model folder)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if path.endswith(".safetensors"):
+        if use_ema:
+            raise KeyError(f"{path}: use_ema=True but a safetensors file holds one set of weights")
+        state = _load_safetensors(path)
+        if not state:
+            raise ValueError(f"{path}: holds no tensors")
+        return filter_classification_state_dict(state)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
@@ -65,20 +92,18 @@ def _fmt(keys: Iterable[str], limit: int = 8) -> str:
     return ", ".join(keys[:limit]) + more
 
 
-def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
-                 ignore: Iterable[str] = ("head.", "aux_head."), source: str = "checkpoint") -> list[str]:
-    """Load ``state_dict`` into ``model``, skipping keys that start with a prefix in ``ignore``.
-
-    Mis-shaped tensors always raise; with ``strict`` so do missing and unexpected keys. The error names
-    the ``source`` and lists the offending keys, so a checkpoint of another model is recognised at once.
-    Returns the model keys that were left at their initial values.
-    """
-    ignore = tuple(ignore)
+def check_weights_fit(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
+                      ignore: Iterable[str] = ("head.", "aux_head."), source: str = "checkpoint",
+                      ignore_shapes: Iterable[str] = ()) -> list[str]:
+    """Raise a ValueError naming ``source`` and the offending keys when ``state_dict`` does not fit ``model``
+    (keys starting with a prefix in ``ignore`` aside): mis-shaped tensors (except the keys in
+    ``ignore_shapes``) always, missing and unexpected keys with ``strict``. Returns the missing keys."""
+    ignore, ignore_shapes = tuple(ignore), set(ignore_shapes)
     own = {k: v for k, v in model.state_dict().items() if not k.startswith(ignore)}
     theirs = {k: v for k, v in state_dict.items() if not k.startswith(ignore)}
     missing = set(own) - set(theirs)
     unexpected = set(theirs) - set(own)
-    shapes = {k for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape}
+    shapes = {k for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape and k not in ignore_shapes}
     problems = []
     if shapes:
         problems.append("shape mismatch: " + _fmt(f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}"
@@ -90,8 +115,23 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], stric
     if problems:
         raise ValueError(f"{source} does not fit {type(model).__name__} ({len(own)} tensors): "
                          + "; ".join(problems))
-    model.load_state_dict({k: v for k, v in theirs.items() if k in own}, strict=False)
     return sorted(missing)
+
+
+def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
+                 ignore: Iterable[str] = ("head.", "aux_head."), source: str = "checkpoint") -> list[str]:
+    """Load ``state_dict`` into ``model``, skipping keys that start with a prefix in ``ignore``.
+
+    Mis-shaped tensors always raise; with ``strict`` so do missing and unexpected keys. The error names
+    the ``source`` and lists the offending keys, so a checkpoint of another model is recognised at once.
+    Returns the model keys that were left at their initial values.
+    """
+    missing = check_weights_fit(model, state_dict, strict, ignore, source)
+    ignore = tuple(ignore)
+    own = model.state_dict()
+    model.load_state_dict({k: v for k, v in state_dict.items() if k in own and not k.startswith(ignore)},
+                          strict=False)
+    return missing
 
 
 def mmengine_checkpoint_globals() -> list:

@@ -5,23 +5,32 @@ others plain multi-head self-attention. The classifier is one class-attention bl
 [mean token; tokens], a LayerNorm and a Linear; an optional token-labelling head gives dense per-token
 logits. Registered timm models: ``wavemsa_t`` (tiny, for demos and tests), ``wavemsa_s``,
 ``wavemsa_b``, ``wavemsa_l``.
-"""
-from __future__ import annotations
 
+(No ``from __future__ import annotations`` here: torch.fx copies ``WaveFormer.forward``'s annotations into the
+code of its graphs, which TorchScript must then read.)
+"""
 import math
 from collections.abc import Sequence
 
 import torch
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from timm.layers import DropPath, Mlp, trunc_normal_
+from timm.layers import (
+    DropPath,
+    Mlp,
+    calculate_drop_path_rates,
+    get_device_dtype,
+    register_notrace_function,
+    trunc_normal_,
+)
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._features import feature_take_indices
+from timm.models._manipulate import checkpoint
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
-from .attention import Attention, ClassAttention, WaveAttention, add_residual, map_to_tokens, tokens_to_map
-from .checkpoint import filter_classification_state_dict
-from .fuse import fuse_conv_bn
+from . import fastpath
+from .attention import Attention, ClassAttention, WaveAttention
+from .checkpoint import check_weights_fit, filter_classification_state_dict
+from .fuse import ConvBnReLU, fuse_for_inference
 from .wave_conv import WaveConv1x1
 
 __all__ = ["WaveFormer", "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "MIN_INPUT_SIZE"]
@@ -45,157 +54,153 @@ ARCH_SETTINGS: dict[str, dict] = {
 RECOMMENDED_DROP_PATH = {"t": 0.0, "s": 0.1, "b": 0.1, "l": 0.3}
 
 
-# Largest hidden activation (images x tokens x hidden) a CPU ConvFFN builds at once, without and with
-# autograd; see ConvFFN. Both stay under glibc's largest mmap threshold (32 MiB).
-FFN_TILE_BYTES = (8 * 2**20, 28 * 2**20)
+@register_notrace_function  # a leaf for torch.fx: the checks stay in traced graphs and read real shapes
+def check_image_batch(x: torch.Tensor, in_chans: int, min_size: int = MIN_INPUT_SIZE) -> torch.Tensor:
+    """``x`` itself when it is an image batch (B, in_chans, H, W) with H, W >= ``min_size``, else a ValueError that
+    says what was expected."""
+    if x.dim() != 4:
+        raise ValueError(f"WaveFormer expects a 4-D image batch (B, {in_chans}, H, W), got shape {list(x.shape)}")
+    if x.shape[1] != in_chans:
+        raise ValueError(f"WaveFormer expects {in_chans} input channels (B, {in_chans}, H, W), "
+                         f"got {x.shape[1]} in shape {list(x.shape)}")
+    if min(x.shape[2], x.shape[3]) < min_size:
+        raise ValueError(f"WaveFormer needs H and W >= {min_size} (its total stride), "
+                         f"got {list(x.shape[2:])}")
+    return x
 
 
 class ConvFFN(nn.Module):
     """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid.
 
-    On the CPU the FFN runs in tiles whose hidden activations take at most ``tile_bytes[0]`` bytes at
-    inference and ``tile_bytes[1]`` with autograd (0: no tiling): groups of whole images, or, when one
-    image is larger than that, bands of rows of one image (each band's fc1 also computes the row above and
-    below it, which the depth-wise conv needs). The result is the same. The gain is in memory: the hidden
-    tensor is the largest of the network (8x the width in stages 1-2: 98 MiB for a batch of 16 at 224x224
-    in stage 1), and glibc's malloc serves blocks above 32 MiB with fresh pages from the kernel, which must
-    be faulted in and zeroed on every step; smaller blocks reuse memory freed a moment before. At inference
-    each tile is freed before the next one starts, so small tiles do best; with autograd each tile's
-    activations stay alive until the backward pass, and fewer, larger tiles do best. Under an allocator
-    that keeps freed memory anyway the tiles neither help nor cost measurably (tools/README_benchmark.md).
+    In eager PyTorch it runs as :func:`wavemsa.fastpath.conv_ffn_forward` (CPU tiles, in-place GELU; same
+    outputs).
     """
 
-    min_band_rows = 8  # a band of fewer rows would spend more than 25% extra on its halo rows in fc1
-
-    def __init__(self, dim: int, hidden_dim: int, tile_bytes: tuple[int, int] = FFN_TILE_BYTES) -> None:
+    def __init__(self, in_features: int, hidden_features: int, device=None, dtype=None) -> None:
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
-        self.dwconv = nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1, groups=hidden_dim)
+        dd = {"device": device, "dtype": dtype}
+        self.fc1 = nn.Linear(in_features, hidden_features, **dd)
+        self.dwconv = nn.Conv2d(hidden_features, hidden_features, 3, padding=1, groups=hidden_features, **dd)
         self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden_dim, dim)
-        self.tile_bytes = tuple(tile_bytes)
+        self.fc2 = nn.Linear(hidden_features, in_features, **dd)
 
-    def tiles(self, x: torch.Tensor, H: int, W: int) -> list[tuple[int, int, int, int]]:
-        """The tiles of ``x`` (B, H*W, C) as (first image, end image, first row, end row)."""
-        B = x.shape[0]
-        budget = self.tile_bytes[torch.is_grad_enabled()]
-        row_bytes = W * self.fc1.out_features * x.element_size()
-        if budget <= 0 or x.device.type != "cpu" or B * H * row_bytes <= budget:
-            return [(0, B, 0, H)]
-        if H * row_bytes <= budget:
-            step = budget // (H * row_bytes)
-            return [(i, min(i + step, B), 0, H) for i in range(0, B, step)]
-        rows = max(self.min_band_rows, budget // row_bytes - 2)
-        return [(i, i + 1, r, min(r + rows, H)) for i in range(B) for r in range(0, H, rows)]
-
-    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        tiles = self.tiles(x, H, W)
-        if len(tiles) == 1:
-            return self.forward_rows(x, H, W, 0, H)
-        groups: dict[int, list[torch.Tensor]] = {}  # first image of a tile -> its bands of rows, in order
-        for i, j, r0, r1 in tiles:
-            groups.setdefault(i, []).append(self.forward_rows(x[i:j], H, W, r0, r1))
-        return torch.cat([bands[0] if len(bands) == 1 else torch.cat(bands, dim=1) for bands in groups.values()])
-
-    def forward_rows(self, x: torch.Tensor, H: int, W: int, r0: int, r1: int) -> torch.Tensor:
-        """The FFN's output for rows [r0, r1) of the H x W grid: (b, H*W, C) -> (b, (r1 - r0) * W, C)."""
-        lo, hi = max(r0 - 1, 0), min(r1 + 1, H)  # the depth-wise conv reads one row above and below
-        hidden = tokens_to_map(self.fc1(x[:, lo * W:hi * W] if (lo, hi) != (0, H) else x), hi - lo, W)
-        hidden = map_to_tokens(self.dwconv(hidden)[:, :, r0 - lo:r1 - lo])
-        if torch.is_grad_enabled() or not isinstance(self.act, nn.GELU):
-            return self.fc2(self.act(hidden))
-        # inference: the GELU overwrites the conv's fresh output instead of allocating the largest tensor
-        # of the block again (a fresh allocation costs more than the GELU itself on the CPU)
-        return self.fc2(torch.ops.aten.gelu_(hidden, approximate=self.act.approximate))
+    def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            if fastpath.active():
+                return fastpath.conv_ffn_forward(self, x, feat_size)
+        B, N, _ = x.shape
+        x = self.fc1(x)
+        x = x.transpose(1, 2).reshape(B, -1, feat_size[0], feat_size[1])
+        x = self.dwconv(x)
+        x = x.flatten(2).transpose(1, 2)
+        x = self.act(x)
+        x = self.fc2(x)
+        return x
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + DropPath(attn(LN(x))), then x + DropPath(FFN(LN(x)))."""
+    """Pre-norm transformer block: x + DropPath(attn(LN(x))), then x + DropPath(FFN(LN(x))).
+
+    In eager PyTorch it runs as :func:`wavemsa.fastpath.block_forward` (in-place residual adds without
+    autograd; same outputs).
+    """
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, use_wave: bool,
-                 drop_path: float = 0.0, wave: str = "haar") -> None:
+                 drop_path: float = 0.0, wave: str = "haar", norm_eps: float = 1e-6, device=None,
+                 dtype=None) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        dd = {"device": device, "dtype": dtype}
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
         if use_wave:
-            self.attn = WaveAttention(dim, num_heads, sr_ratio, wave)
+            self.attn = WaveAttention(dim, num_heads, sr_ratio, wave, **dd)
         else:
-            self.attn = Attention(dim, num_heads)
-        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = ConvFFN(dim, int(dim * mlp_ratio))
+            self.attn = Attention(dim, num_heads, **dd)
+        self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.mlp = ConvFFN(dim, int(dim * mlp_ratio), **dd)
+        self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
-    def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
-        # each branch returns a fresh tensor; without autograd the residual is added into it (add_residual)
-        x = add_residual(self.drop_path(self.attn(self.norm1(x), H, W)), x)
-        return add_residual(self.drop_path(self.mlp(self.norm2(x), H, W)), x)
+    def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
+        if not torch.jit.is_scripting():
+            if fastpath.active():
+                return fastpath.block_forward(self, x, feat_size)
+        x = x + self.drop_path1(self.attn(self.norm1(x), feat_size))
+        x = x + self.drop_path2(self.mlp(self.norm2(x), feat_size))
+        return x
 
 
 class Stem(nn.Module):
-    """conv7x7/2 + 2 x conv3x3 (BN, ReLU), then conv3x3/2 and LayerNorm: (B, 3, H, W) -> tokens at stride 4."""
+    """conv7x7/2 + 2 x conv3x3 (BN, ReLU), then conv3x3/2 and LayerNorm: (B, 3, H, W) -> (B, H/4, W/4, C)."""
 
-    def __init__(self, in_chans: int, hidden_dim: int, out_dim: int) -> None:
+    def __init__(self, in_chans: int, hidden_dim: int, out_dim: int, device=None, dtype=None) -> None:
         super().__init__()
+        dd = {"device": device, "dtype": dtype}
         layers: list[nn.Module] = []
         for i, k in enumerate((7, 3, 3)):
             layers += [nn.Conv2d(in_chans if i == 0 else hidden_dim, hidden_dim, k, stride=2 if i == 0 else 1,
-                                 padding=k // 2, bias=False), nn.BatchNorm2d(hidden_dim), nn.ReLU(inplace=True)]
-        self.conv = nn.Sequential(*layers)
-        self.proj = nn.Conv2d(hidden_dim, out_dim, 3, stride=2, padding=1)
-        self.norm = nn.LayerNorm(out_dim)
+                                 padding=k // 2, bias=False, **dd), nn.BatchNorm2d(hidden_dim, **dd),
+                       nn.ReLU(inplace=True)]
+        self.conv = ConvBnReLU(*layers)
+        self.proj = nn.Conv2d(hidden_dim, out_dim, 3, stride=2, padding=1, **dd)
+        self.norm = nn.LayerNorm(out_dim, **dd)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        # channels_last: the CPU convs run about twice as fast in it, and the tokens are then a free view
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # channels_last: the CPU convs run about twice as fast in it, and the NHWC map is then a free view
         x = self.proj(self.conv(x.contiguous(memory_format=torch.channels_last)))
-        H, W = x.shape[-2:]
-        return self.norm(map_to_tokens(x)), H, W
+        return self.norm(x.permute(0, 2, 3, 1))
 
 
 class Downsample(nn.Module):
-    """conv3x3/2 + LayerNorm: (B, C_in, H, W) map -> (B, ceil(H/2) * ceil(W/2), C_out) tokens."""
+    """conv3x3/2 + LayerNorm: (B, C_in, H, W) -> (B, ceil(H/2), ceil(W/2), C_out)."""
 
-    def __init__(self, in_dim: int, out_dim: int) -> None:
+    def __init__(self, in_dim: int, out_dim: int, device=None, dtype=None) -> None:
         super().__init__()
-        self.proj = nn.Conv2d(in_dim, out_dim, 3, stride=2, padding=1)
-        self.norm = nn.LayerNorm(out_dim)
+        self.proj = nn.Conv2d(in_dim, out_dim, 3, stride=2, padding=1, device=device, dtype=dtype)
+        self.norm = nn.LayerNorm(out_dim, device=device, dtype=dtype)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        x = self.proj(x)
-        H, W = x.shape[-2:]
-        return self.norm(map_to_tokens(x)), H, W
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(self.proj(x).permute(0, 2, 3, 1))
 
 
 class Stage(nn.Module):
     """Patch embedding (stem or downsample), blocks and a closing LayerNorm.
 
-    Input: the image (stage 0) or the previous stage's map; output: a (B, C, H, W) map.
+    Input: the image (stage 0) or the previous stage's map; output: a (B, C, H, W) map (channels_last memory).
     """
 
-    def __init__(self, embed: nn.Module, blocks: Sequence[Block], dim: int) -> None:
+    def __init__(self, embed: nn.Module, blocks: Sequence[Block], dim: int, norm_eps: float = 1e-6, device=None,
+                 dtype=None) -> None:
         super().__init__()
         self.embed = embed
         self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps, device=device, dtype=dtype)
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, H, W = self.embed(x)
+        x = self.embed(x)
+        B, H, W, C = x.shape
+        feat_size = [H, W]
+        x = x.reshape(B, -1, C)
         for blk in self.blocks:
-            if self.grad_checkpointing and x.requires_grad and not torch.jit.is_scripting():
-                x = checkpoint(blk, x, H, W, use_reentrant=False)
+            if self.grad_checkpointing and not torch.jit.is_scripting():
+                x = checkpoint(blk, x, feat_size)
             else:
-                x = blk(x, H, W)
-        return tokens_to_map(self.norm(x), H, W)
+                x = blk(x, feat_size)
+        x = self.norm(x)
+        return x.reshape(B, H, W, C).permute(0, 3, 1, 2)
 
 
 class ClassBlock(nn.Module):
     """Class-attention block: updates only the first (class) token of (B, 1 + N, C)."""
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float) -> None:
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, norm_eps: float = 1e-6, device=None,
+                 dtype=None) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attn = ClassAttention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        dd = {"device": device, "dtype": dtype}
+        self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.attn = ClassAttention(dim, num_heads, **dd)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         cls = x[:, :1] + self.attn(self.norm1(x))
@@ -215,6 +220,13 @@ class WaveFormer(nn.Module):
         drop_path_rate: stochastic depth, linearly increasing over the blocks.
         token_label: add the token-labelling auxiliary head (dense per-token logits).
         wave: the wavelet of the WBB (``'haar'`` as in the paper).
+        drop_rate: dropout before the classifier.
+        global_pool: ``'token'`` (class attention over [mean token; tokens], the paper's head), ``'avg'`` (mean
+            of the last-stage tokens) or ``''`` (no pooling: ``forward`` returns the last-stage map).
+        norm_eps: epsilon of the LayerNorms in the blocks, at the end of each stage and in the head: 1e-6, the
+            originals' ``norm_layer=partial(nn.LayerNorm, eps=1e-6)``; the patch embeddings' and the keys' and
+            values' LayerNorms keep PyTorch's 1e-5, as in the originals.
+        device, dtype: where and in which dtype the parameters are created (timm's factory arguments).
     """
 
     def __init__(self, img_size: int = 224, in_chans: int = 3, num_classes: int = 1000,
@@ -222,12 +234,14 @@ class WaveFormer(nn.Module):
                  num_heads: Sequence[int] = (2, 4, 10, 14), mlp_ratios: Sequence[float] = (8, 8, 4, 4),
                  depths: Sequence[int] = (3, 4, 6, 3), sr_ratios: Sequence[int] = (4, 2, 1, 1),
                  wave_stages: int = 2, drop_path_rate: float = 0.0, token_label: bool = False,
-                 wave: str = "haar", drop_rate: float = 0.0, global_pool: str = "token") -> None:
+                 wave: str = "haar", drop_rate: float = 0.0, global_pool: str = "token", norm_eps: float = 1e-6,
+                 device=None, dtype=None) -> None:
         super().__init__()
+        dd = {"device": device, "dtype": dtype}
         if not 0 <= wave_stages <= len(depths):
             raise ValueError(f"wave_stages must be in [0, {len(depths)}], got {wave_stages}")
-        if global_pool not in ("token", ""):
-            raise ValueError(f"global_pool must be 'token' (class attention) or '', got {global_pool!r}")
+        if global_pool not in ("token", "avg", ""):
+            raise ValueError(f"global_pool must be 'token' (class attention), 'avg' or '', got {global_pool!r}")
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.global_pool = global_pool
@@ -235,38 +249,41 @@ class WaveFormer(nn.Module):
         self.num_features = self.head_hidden_size = embed_dims[-1]
         self.wave_stages = wave_stages
 
-        dpr = torch.linspace(0, drop_path_rate, sum(depths)).tolist()
+        dpr = calculate_drop_path_rates(drop_path_rate, sum(depths))
         stages, cursor, prev = [], 0, in_chans
         self.feature_info = []
         for i, (dim, depth) in enumerate(zip(embed_dims, depths)):
-            embed = Stem(in_chans, stem_hidden_dim, dim) if i == 0 else Downsample(prev, dim)
+            embed = Stem(in_chans, stem_hidden_dim, dim, **dd) if i == 0 else Downsample(prev, dim, **dd)
             blocks = [Block(dim, num_heads[i], mlp_ratios[i], sr_ratios[i], use_wave=i < wave_stages,
-                            drop_path=dpr[cursor + j], wave=wave) for j in range(depth)]
-            stages.append(Stage(embed, blocks, dim))
+                            drop_path=dpr[cursor + j], wave=wave, norm_eps=norm_eps, **dd) for j in range(depth)]
+            stages.append(Stage(embed, blocks, dim, norm_eps=norm_eps, **dd))
             self.feature_info.append(dict(num_chs=dim, reduction=4 * 2**i, module=f"stages.{i}"))
             cursor, prev = cursor + depth, dim
         self.stages = nn.ModuleList(stages)
 
         dim = embed_dims[-1]
-        self.post_blocks = nn.ModuleList([ClassBlock(dim, num_heads[-1], mlp_ratios[-1])])
-        self.norm = nn.LayerNorm(dim)
+        self.post_blocks = nn.ModuleList([ClassBlock(dim, num_heads[-1], mlp_ratios[-1], norm_eps=norm_eps, **dd)])
+        self.norm = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.head_drop = nn.Dropout(drop_rate)
-        self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.aux_head = (nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()) if token_label else None
+        self.head = nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()
+        self.aux_head = ((nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity())
+                         if token_label else None)
         self.apply(self._init_weights)
         self._weights_in_gradient_layout()
 
     @torch.no_grad()
     def _weights_in_gradient_layout(self) -> None:
-        """Store conv weights in the layout their gradients come back in, so DDP's bucket views match them
-        (otherwise it warns "grad strides do not match bucket view strides" and copies those gradients at
-        every step): channels_last for the convs on the channels_last activations; NCHW for the
-        channel-wavelet convs, whose weight is only used to build a dense weight (WaveConv1x1)."""
+        """Store each depth-wise conv weight (C, 1, k, k) with channels_last strides, the layout its gradient
+        comes back in from the channels_last activations. Both layouts count as contiguous for such a weight, so
+        autograd keeps the gradient's strides and DDP would otherwise find them differing from its bucket views
+        (it warns "grad strides do not match bucket view strides" and copies them at every step). Dense convs
+        keep the standard layout: autograd brings their gradients to it, and state dicts stay contiguous for
+        safetensors (``timm.models.save_for_hf``). The channel-wavelet convs' weights only build a dense weight
+        (WaveConv1x1) and are left alone."""
         wave_convs = {id(m.conv) for m in self.modules() if isinstance(m, WaveConv1x1)}
         for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs:
+            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs and m.weight.shape[1] == 1:
                 # empty_like + copy_ restrides even when the weight already counts as channels_last
-                # (a depth-wise weight with one input channel is both layouts at once)
                 m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
 
     @staticmethod
@@ -292,8 +309,9 @@ class WaveFormer(nn.Module):
     @torch.jit.ignore
     def group_matcher(self, coarse: bool = False) -> dict:
         return dict(stem=r"^stages\.0\.embed",
-                    blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.blocks\.(\d+)", None),
-                                                              (r"^stages\.(\d+)\.(embed|norm)", (99999,))])
+                    blocks=r"^stages\.(\d+)" if coarse else [(r"^stages\.(\d+)\.embed", (0,)),
+                                                              (r"^stages\.(\d+)\.blocks\.(\d+)", None),
+                                                              (r"^stages\.(\d+)\.norm", (99999,))])
 
     @torch.jit.ignore
     def set_grad_checkpointing(self, enable: bool = True) -> None:
@@ -305,36 +323,27 @@ class WaveFormer(nn.Module):
         return self.head
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        dd = get_device_dtype(self)
         self.num_classes = num_classes
         if global_pool is not None:
             self.global_pool = global_pool
         dim = self.num_features
-        self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.head = (nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()).train(self.training)
         if self.aux_head is not None:
-            self.aux_head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
-
-    def check_input(self, x: torch.Tensor) -> None:
-        """Raise a ValueError that says what was expected when ``x`` cannot go through the model."""
-        if not isinstance(x, torch.Tensor) or x.dim() != 4:
-            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"WaveFormer expects a 4-D image batch (B, {self.in_chans}, H, W), got {shape}")
-        if x.shape[1] != self.in_chans:
-            raise ValueError(f"WaveFormer expects {self.in_chans} input channels (B, {self.in_chans}, H, W), "
-                             f"got {x.shape[1]} in shape {tuple(x.shape)}")
-        if min(x.shape[-2:]) < MIN_INPUT_SIZE:
-            raise ValueError(f"WaveFormer needs H and W >= {MIN_INPUT_SIZE} (its total stride), "
-                             f"got {tuple(x.shape[-2:])}")
+            self.aux_head = (nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()).train(
+                self.training)
 
     def forward_intermediates(self, x: torch.Tensor, indices: int | list[int] | None = None, norm: bool = False,
                               stop_early: bool = False, output_fmt: str = "NCHW",
                               intermediates_only: bool = False):
         """Stage outputs as NCHW maps (strides 4, 8, 16, 32); timm's features_only uses this.
 
-        Returns the selected intermediates, or ``(final tokens (B, N, C), intermediates)``.
+        Returns the selected intermediates, or ``(final map (B, C4, H/32, W/32), intermediates)``; each stage
+        output is already layer-normed, so ``norm`` changes nothing.
         """
         if output_fmt != "NCHW":
             raise ValueError(f"only output_fmt='NCHW' is supported, got {output_fmt!r}")
-        self.check_input(x)
+        x = check_image_batch(x, self.in_chans)
         take, max_index = feature_take_indices(len(self.stages), indices)
         stages = self.stages[: max_index + 1] if stop_early or intermediates_only else self.stages
         intermediates = []
@@ -344,7 +353,7 @@ class WaveFormer(nn.Module):
                 intermediates.append(x)
         if intermediates_only:
             return intermediates
-        return map_to_tokens(x), intermediates
+        return x, intermediates
 
     def prune_intermediate_layers(self, indices: int | list[int] = 1, prune_norm: bool = False,
                                   prune_head: bool = True) -> list[int]:
@@ -359,11 +368,11 @@ class WaveFormer(nn.Module):
         return take
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, H, W) -> last-stage tokens (B, N, C4) with N = ceil(H/32) * ceil(W/32)."""
-        self.check_input(x)
+        """(B, C_in, H, W) -> the last stage's map (B, C4, ceil(H/32), ceil(W/32))."""
+        x = check_image_batch(x, self.in_chans)
         for stage in self.stages:
             x = stage(x)
-        return map_to_tokens(x)
+        return x
 
     def forward_tokens_head(self, x: torch.Tensor) -> torch.Tensor:
         """Class attention over [mean token; tokens] then LayerNorm: (B, N, C) -> (B, 1 + N, C)."""
@@ -373,7 +382,11 @@ class WaveFormer(nn.Module):
         return self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Last-stage tokens (B, N, C) -> logits (B, num_classes), or pooled features with pre_logits."""
+        """Last-stage map (B, C, H, W) -> logits (B, num_classes), or pooled features with pre_logits; with
+        ``global_pool=''`` the map itself."""
+        if self.global_pool == "":
+            return x
+        x = x.flatten(2).transpose(1, 2)  # tokens (B, N, C)
         x = self.forward_tokens_head(x)[:, 0] if self.global_pool == "token" else x.mean(dim=1)
         x = self.head_drop(x)
         return x if pre_logits else self.head(x)
@@ -384,42 +397,58 @@ class WaveFormer(nn.Module):
         x = self.forward_features(x)
         if self.aux_head is None:
             return self.forward_head(x)
-        tokens = self.forward_tokens_head(x)
+        tokens = self.forward_tokens_head(x.flatten(2).transpose(1, 2))
         cls = self.head(self.head_drop(tokens[:, 0]))
         aux = self.aux_head(tokens[:, 1:])
         if self.training:
             return cls, aux
         return cls + 0.5 * aux.max(dim=1).values
 
-    @torch.no_grad()
-    def fuse(self) -> WaveFormer:
-        """Inference-only: fold each channel-wavelet conv into a dense 1x1 conv and every BatchNorm into
-        the conv before it. Outputs are unchanged up to float rounding; the model can no longer train."""
+    @torch.jit.ignore
+    def fuse(self) -> "WaveFormer":
+        """Inference-only: fold each channel-wavelet conv into a dense 1x1 conv, every BatchNorm into the conv
+        before it and the Frequency Finer into the keys' conv: ``timm.utils.reparameterize_model(model,
+        inplace=True)``, then store the conv weights channels_last. Outputs are unchanged up to float rounding;
+        the model can no longer train."""
         if self.training:
             raise RuntimeError("fuse() is for inference: call model.eval() first")
-        fuse_conv_bn(self)
-        return self
+        return fuse_for_inference(self)
 
 
 def _cfg(url: str = "", **kwargs) -> dict:
+    """timm's pretrained-config fields. Evaluation as in the originals' trainer (YehLi/ImageNetModel
+    ``classification/main.py`` and ``datasets.py``): resize to 224 / 0.96 with bicubic interpolation, centre
+    crop 224 (``crop_pct=0.96``)."""
     return {
-        "url": url, "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": None,
-        "crop_pct": 0.9, "interpolation": "bicubic", "fixed_input_size": False,
+        "url": url, "num_classes": 1000, "input_size": (3, 224, 224), "pool_size": (7, 7),
+        "crop_pct": 0.96, "crop_mode": "center", "interpolation": "bicubic", "fixed_input_size": False,
         "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
-        "first_conv": "stages.0.embed.conv.0", "classifier": "head", "license": "apache-2.0", **kwargs,
+        "first_conv": "stages.0.embed.conv.0", "classifier": "head", "license": "apache-2.0",
+        "paper_name": "Enhancing Vision Transformers with Wavelet Bottleneck Boosters for Efficient Multi-head "
+                      "Self-Attention",
+        "origin_url": "https://github.com/jack-li123/WaveMSA", **kwargs,
     }
 
 
 default_cfgs = generate_default_cfgs({
-    "wavemsa_t.untrained": _cfg(input_size=(3, 64, 64), crop_pct=1.0),
+    "wavemsa_t.untrained": _cfg(input_size=(3, 64, 64), pool_size=(2, 2), crop_pct=1.0,
+                                notes=("a small variant of this project for demos and tests, not in the paper",)),
     "wavemsa_s.untrained": _cfg(),
     "wavemsa_b.untrained": _cfg(),
     "wavemsa_l.untrained": _cfg(),
 })
 
 
-def _checkpoint_filter(state_dict: dict, model: WaveFormer) -> dict:
-    return filter_classification_state_dict(state_dict)
+def _checkpoint_filter(state_dict: dict, model: "WaveFormer") -> dict:
+    """timm's ``pretrained_filter_fn``: the model weights inside a trainer checkpoint, and a clear error naming the
+    file when they are another model's (timm itself then adapts the first conv and drops the classifier when
+    ``in_chans`` or ``num_classes`` differ)."""
+    state = filter_classification_state_dict(state_dict)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    source = f"pretrained weights '{cfg.get('file') or cfg.get('url') or cfg.get('hf_hub_id') or '?'}'"
+    check_weights_fit(model, state, ignore=("head.", "aux_head."), source=source,
+                      ignore_shapes=(f"{cfg.get('first_conv', 'stages.0.embed.conv.0')}.weight",))
+    return state
 
 
 def _create(variant: str, arch: str, pretrained: bool = False, **kwargs) -> WaveFormer:

@@ -16,6 +16,9 @@ Haar (the wavelet WaveMSA uses) has a fast path made of strided slices, sums and
 convolution, no matrices and no NumPy per call. Every other orthogonal wavelet goes through a general
 path: circular padding + strided convolution (and its exact adjoint for the inverse). Filters are
 built once, in float64, and cast to the input's dtype and device on use.
+
+The four modules are TorchScript-compatible and registered with timm as leaves for torch.fx tracing
+(their size checks and odd-length padding depend on the input's shape).
 """
 from __future__ import annotations
 
@@ -24,11 +27,10 @@ import math
 import pywt
 import torch
 import torch.nn.functional as F
+from timm.layers import register_notrace_module
 from torch import nn
 
 __all__ = ["DWT1D", "IDWT1D", "DWT2D", "IDWT2D", "haar_dwt2d", "haar_idwt2d", "haar_dwt1d", "haar_idwt1d"]
-
-_HAAR_SCALE = 1.0 / math.sqrt(2.0)
 
 
 def _orthogonal_filters(wave: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,9 +49,10 @@ def _orthogonal_filters(wave: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _make_even(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Repeat the last sample along ``dim`` when its length is odd (PyWavelets' periodization rule)."""
-    if x.shape[dim] % 2 == 0:
+    n = x.shape[dim]
+    if n % 2 == 0:
         return x
-    return torch.cat([x, x.narrow(dim, x.shape[dim] - 1, 1)], dim=dim)
+    return torch.cat([x, x.narrow(dim, n - 1, 1)], dim=dim)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -72,13 +75,14 @@ def haar_idwt2d(x: torch.Tensor) -> torch.Tensor:
     needs no layout conversion.
     """
     B, C4, h, w = x.shape
-    channels_last = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
+    channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
     if channels_last:  # work on the (B, h, w, 4C) view: the output is written as (B, h, 2, w, 2, C)
-        ll, lh, hl, hh = x.permute(0, 2, 3, 1).chunk(4, dim=-1)
+        bands = x.permute(0, 2, 3, 1).chunk(4, dim=-1)
         pos_w, pos_h = 3, 2
     else:
-        ll, lh, hl, hh = x.chunk(4, dim=1)
+        bands = x.chunk(4, dim=1)
         pos_w, pos_h = -1, -3
+    ll, lh, hl, hh = bands[0], bands[1], bands[2], bands[3]
     s1, d1 = ll + lh, ll - lh
     s2, d2 = hl + hh, hl - hh
     # even rows: a = (s1 + s2)/2, b = (s1 - s2)/2 ; odd rows: c = (d1 + d2)/2, d = (d1 - d2)/2
@@ -93,13 +97,13 @@ def haar_idwt2d(x: torch.Tensor) -> torch.Tensor:
 def haar_dwt1d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Haar DWT along dim 1 (even length) -> (low, high)."""
     even, odd = x[:, 0::2], x[:, 1::2]
-    return (even + odd) * _HAAR_SCALE, (even - odd) * _HAAR_SCALE
+    return (even + odd) * math.sqrt(0.5), (even - odd) * math.sqrt(0.5)
 
 
 def haar_idwt1d(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`haar_dwt1d`: interleaves (low + high, low - high) / sqrt(2) along dim 1."""
     out = torch.stack([low + high, low - high], dim=2)
-    return out.flatten(1, 2) * _HAAR_SCALE
+    return out.flatten(1, 2) * math.sqrt(0.5)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,33 +122,34 @@ def _fold_circular(z: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
 
 def _analysis_last_dim(x: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     """(..., N) with even N -> (..., 2, N/2): low/high band along the last dim. ``bank``: (2, 1, L)."""
-    lead, n = x.shape[:-1], x.shape[-1]
+    lead, n = list(x.shape[:-1]), x.shape[-1]
     pad = bank.shape[-1] // 2 - 1
     y = x.reshape(-1, 1, n)
-    if pad:
-        y = F.pad(y, (pad, pad), mode="circular")
+    if pad > 0:
+        y = F.pad(y, [pad, pad], mode="circular")
     y = F.conv1d(y, bank, stride=2)
-    return y.reshape(*lead, 2, n // 2)
+    return y.reshape(lead + [2, n // 2])
 
 
 def _synthesis_last_dim(y: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     """Inverse of :func:`_analysis_last_dim`: (..., 2, n) -> (..., 2n)."""
-    lead, n = y.shape[:-2], y.shape[-1]
+    lead, n = list(y.shape[:-2]), y.shape[-1]
     pad = bank.shape[-1] // 2 - 1
     z = F.conv_transpose1d(y.reshape(-1, 2, n), bank, stride=2)
     z = _fold_circular(z, pad, dim=-1)
-    return z.reshape(*lead, 2 * n)
+    return z.reshape(lead + [2 * n])
 
 
 class _WaveletBase(nn.Module):
     """Holds the filter bank of one orthogonal wavelet (float64, non-persistent)."""
 
-    def __init__(self, wave: str = "haar") -> None:
+    def __init__(self, wave: str = "haar", device=None) -> None:
         super().__init__()
         self.wave = wave
         lo, hi = _orthogonal_filters(wave)
         self.is_haar = lo.numel() == 2  # 'haar' and its alias 'db1'; fast path
-        self.register_buffer("bank", torch.stack([lo, hi]).unsqueeze(1), persistent=False)  # (2, 1, L)
+        bank = torch.stack([lo, hi]).unsqueeze(1).to(device)  # (2, 1, L)
+        self.register_buffer("bank", bank, persistent=False)
 
     def _bank(self, x: torch.Tensor) -> torch.Tensor:
         return self.bank.to(device=x.device, dtype=x.dtype)
@@ -155,9 +160,10 @@ class _WaveletBase(nn.Module):
 
 def _check_ndim(x: torch.Tensor, ndim: int, name: str) -> None:
     if x.dim() != ndim:
-        raise ValueError(f"{name} expects a {ndim}-D tensor, got shape {tuple(x.shape)}")
+        raise ValueError(f"{name} expects a {ndim}-D tensor, got shape {x.shape}")
 
 
+@register_notrace_module
 class DWT2D(_WaveletBase):
     """2-D DWT: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)), groups [cA, cH, cV, cD] as pywt.dwt2."""
 
@@ -175,12 +181,13 @@ class DWT2D(_WaveletBase):
         return y.reshape(B, 4 * C, H // 2, W // 2)
 
 
+@register_notrace_module
 class IDWT2D(_WaveletBase):
     """Inverse 2-D DWT: (B, 4C, h, w) -> (B, C, 2h, 2w)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_ndim(x, 4, "IDWT2D")
-        if x.shape[1] % 4:
+        if x.shape[1] % 4 != 0:
             raise ValueError(f"IDWT2D expects a channel count divisible by 4, got {x.shape[1]}")
         if self.is_haar:
             return haar_idwt2d(x)
@@ -192,12 +199,13 @@ class IDWT2D(_WaveletBase):
         return y
 
 
+@register_notrace_module
 class DWT1D(_WaveletBase):
     """1-D DWT along dim 1: (B, C, ...) -> (low, high), each (B, ceil(C/2), ...), as pywt.dwt(axis=1)."""
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if x.dim() < 2:
-            raise ValueError(f"DWT1D expects at least a 2-D tensor (B, C, ...), got shape {tuple(x.shape)}")
+            raise ValueError(f"DWT1D expects at least a 2-D tensor (B, C, ...), got shape {x.shape}")
         x = _make_even(x, 1)
         if self.is_haar:
             return haar_dwt1d(x)
@@ -205,13 +213,13 @@ class DWT1D(_WaveletBase):
         return y.select(-2, 0).movedim(-1, 1), y.select(-2, 1).movedim(-1, 1)
 
 
+@register_notrace_module
 class IDWT1D(_WaveletBase):
     """Inverse 1-D DWT along dim 1: (low, high), each (B, C', ...) -> (B, 2C', ...)."""
 
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         if low.shape != high.shape:
-            raise ValueError(f"IDWT1D expects low and high of equal shape, got {tuple(low.shape)} "
-                             f"and {tuple(high.shape)}")
+            raise ValueError(f"IDWT1D expects low and high of equal shape, got {low.shape} and {high.shape}")
         if self.is_haar:
             return haar_idwt1d(low, high)
         y = torch.stack([low.movedim(1, -1), high.movedim(1, -1)], dim=-2)  # (B, ..., 2, C')

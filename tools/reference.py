@@ -1,5 +1,6 @@
-"""Reference implementation of the *published* WaveMSA formulation, for equivalence tests and as the
-speed baseline of ``tools/benchmark.py``. Not for training or deployment: use :mod:`wavemsa.waveformer`.
+"""Reference implementation of the *published* WaveMSA formulation, for equivalence tests
+(``tests/test_reference_equivalence.py``) and as the speed baseline of ``tools/benchmark.py``; not part of the
+installed ``wavemsa`` package. Not for training or deployment: use :mod:`wavemsa.waveformer`.
 
 It re-implements what the seed code computes, the way it computes it:
 
@@ -11,7 +12,10 @@ It re-implements what the seed code computes, the way it computes it:
 * attention is the explicit ``softmax(q @ k^T * scale) @ v``;
 * tokens and maps are converted with the seed's ``transpose``/``view``/``reshape``/``permute`` chains.
 
-Only the three bugs listed in DESIGN.md are fixed, just enough to run: the resume branch uses BN(C),
+LayerNorms use the seed's epsilons (``norm_layer=partial(nn.LayerNorm, eps=1e-6)`` in the blocks, at the end of
+the stages and in the head; PyTorch's 1e-5 in the patch embeddings and before the keys and values).
+
+Only the three bugs listed in docs/DESIGN.md are fixed, just enough to run: the resume branch uses BN(C),
 the wavelet filters follow the input dtype (instead of being cast to float16), and the Frequency Finer
 works on the wavelet subbands. Odd feature-map sizes are zero-padded before the 2-D DWT, as the library
 does, so both accept the same inputs.
@@ -29,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .waveformer import ARCH_SETTINGS
+from wavemsa.waveformer import ARCH_SETTINGS
 
 __all__ = ["ReferenceWaveFormer", "reference_wavemsa"]
 
@@ -234,10 +238,10 @@ class _ReferenceBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, use_wave: bool,
                  wave: str) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = _ReferenceWaveAttention(dim, num_heads, sr_ratio, wave) if use_wave else \
             _ReferenceAttention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = _ReferenceMlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -278,7 +282,7 @@ class _ReferenceStage(nn.Module):
         super().__init__()
         self.embed = embed
         self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, H, W = self.embed(x)
@@ -318,9 +322,9 @@ class _ReferenceClassMlp(nn.Module):
 class _ReferenceClassBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float) -> None:
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = _ReferenceClassAttention(dim, num_heads)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = _ReferenceClassMlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -352,7 +356,7 @@ class ReferenceWaveFormer(nn.Module):
         self.stages = nn.ModuleList(stages)
         dim = embed_dims[-1]
         self.post_blocks = nn.ModuleList([_ReferenceClassBlock(dim, num_heads[-1], mlp_ratios[-1])])
-        self.norm = nn.LayerNorm(dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
         self.aux_head = (nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()) if token_label else None
 
