@@ -22,6 +22,7 @@ from torch.utils.checkpoint import checkpoint
 from .attention import Attention, ClassAttention, WaveAttention, add_residual, map_to_tokens, tokens_to_map
 from .checkpoint import filter_classification_state_dict
 from .fuse import fuse_conv_bn
+from .token_label import Box, rand_token_box, swap_box
 from .wave_conv import WaveConv1x1
 
 __all__ = ["WaveFormer", "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "MIN_INPUT_SIZE"]
@@ -213,7 +214,9 @@ class WaveFormer(nn.Module):
         stem_hidden_dim, embed_dims, num_heads, mlp_ratios, depths, sr_ratios: per-stage settings.
         wave_stages: how many leading stages use WaveMSA (2, as in Wave-ViT; the seed code used 3).
         drop_path_rate: stochastic depth, linearly increasing over the blocks.
-        token_label: add the token-labelling auxiliary head (dense per-token logits).
+        token_label: add the token-labelling auxiliary head (dense per-token logits, as Wave-ViT); the
+            logits of ``forward`` / ``forward_head`` are then ``cls + 0.5 * max over tokens of aux``.
+        mix_token: MixToken in ``forward_train`` (default: on with ``token_label``).
         wave: the wavelet of the WBB (``'haar'`` as in the paper).
     """
 
@@ -222,7 +225,8 @@ class WaveFormer(nn.Module):
                  num_heads: Sequence[int] = (2, 4, 10, 14), mlp_ratios: Sequence[float] = (8, 8, 4, 4),
                  depths: Sequence[int] = (3, 4, 6, 3), sr_ratios: Sequence[int] = (4, 2, 1, 1),
                  wave_stages: int = 2, drop_path_rate: float = 0.0, token_label: bool = False,
-                 wave: str = "haar", drop_rate: float = 0.0, global_pool: str = "token") -> None:
+                 wave: str = "haar", drop_rate: float = 0.0, global_pool: str = "token",
+                 mix_token: bool | None = None) -> None:
         super().__init__()
         if not 0 <= wave_stages <= len(depths):
             raise ValueError(f"wave_stages must be in [0, {len(depths)}], got {wave_stages}")
@@ -252,7 +256,12 @@ class WaveFormer(nn.Module):
         self.norm = nn.LayerNorm(dim)
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
-        self.aux_head = (nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()) if token_label else None
+        # token labelling (Wave-ViT / VOLO): per-token logits, MixToken boxes on the last-stage grid
+        self.token_label = token_label
+        self.mix_token = token_label if mix_token is None else mix_token
+        self.beta = 1.0  # MixToken's box area fraction ~ 1 - Beta(beta, beta)
+        self.pooling_scale = self.feature_info[-1]["reduction"] // self.feature_info[0]["reduction"]
+        self.aux_head = nn.Linear(dim, num_classes) if token_label and num_classes > 0 else None
         self.apply(self._init_weights)
         self._weights_in_gradient_layout()
 
@@ -310,8 +319,7 @@ class WaveFormer(nn.Module):
             self.global_pool = global_pool
         dim = self.num_features
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
-        if self.aux_head is not None:
-            self.aux_head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.aux_head = nn.Linear(dim, num_classes) if self.token_label and num_classes > 0 else None
 
     def check_input(self, x: torch.Tensor) -> None:
         """Raise a ValueError that says what was expected when ``x`` cannot go through the model."""
@@ -373,23 +381,60 @@ class WaveFormer(nn.Module):
         return self.norm(x)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Last-stage tokens (B, N, C) -> logits (B, num_classes), or pooled features with pre_logits."""
-        x = self.forward_tokens_head(x)[:, 0] if self.global_pool == "token" else x.mean(dim=1)
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
+        """Last-stage tokens (B, N, C) -> logits (B, num_classes), or pooled features with pre_logits.
 
-    def forward(self, x: torch.Tensor):
-        """Logits (B, num_classes). With the token-labelling head: ``(cls_logits, aux_logits (B, N, K))``
-        in training mode, ``cls_logits + 0.5 * aux_logits.max(1)`` in eval mode (as in Wave-ViT/VOLO)."""
-        x = self.forward_features(x)
-        if self.aux_head is None:
-            return self.forward_head(x)
-        tokens = self.forward_tokens_head(x)
-        cls = self.head(self.head_drop(tokens[:, 0]))
-        aux = self.aux_head(tokens[:, 1:])
-        if self.training:
-            return cls, aux
-        return cls + 0.5 * aux.max(dim=1).values
+        With the token-labelling head the logits are ``cls + 0.5 * aux.max(1)`` (aux: (B, N, num_classes)
+        per-token logits), the prediction Wave-ViT and VOLO evaluate.
+        """
+        if self.global_pool != "token":
+            x = self.head_drop(x.mean(dim=1))
+            return x if pre_logits else self.head(x)
+        x = self.head_drop(self.forward_tokens_head(x))
+        if pre_logits:
+            return x[:, 0]
+        out = self.head(x[:, 0])
+        if self.aux_head is not None:
+            out = out + 0.5 * self.aux_head(x[:, 1:]).max(dim=1).values
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes): ``forward_head(forward_features(x))`` in training and evaluation."""
+        return self.forward_head(self.forward_features(x))
+
+    def forward_train(self, x: torch.Tensor, box: Box | None = None):
+        """The training pass of token labelling, separate from ``forward`` as in timm's VOLO.
+
+        With the auxiliary head, returns ``(cls_logits (B, K), aux_logits (B, N, K), box)``. In training mode
+        with ``mix_token``, MixToken replaces the stem tokens inside ``box`` (last-stage grid, scaled by
+        ``pooling_scale``; drawn by :func:`~wavemsa.token_label.rand_token_box` when None) with those of
+        the image ``x.flip(0)``, and the auxiliary logits come back un-mixed by the same box, so token n of
+        sample b is always predicted for image b's own content (the class logits see the mixed image: their
+        target mixes by the box's area). ``box`` is (y1, x1, y2, x2), end exclusive, (0, 0, 0, 0) when
+        nothing was mixed. Without the auxiliary head (or with ``global_pool=''``) returns ``forward(x)``.
+        """
+        if self.aux_head is None or self.global_pool != "token":
+            return self.forward(x)
+        used: list[tuple[Box, tuple[int, int]]] = []
+
+        def mix(module: nn.Module, args: tuple, out: tuple) -> tuple:
+            tokens, H, W = out
+            grid = (math.ceil(H / self.pooling_scale), math.ceil(W / self.pooling_scale))
+            drawn = box if box is not None else rand_token_box(grid, self.beta)
+            used.append((drawn, grid))
+            return swap_box(tokens, (H, W), drawn, self.pooling_scale), H, W
+
+        hook = self.stages[0].embed.register_forward_hook(mix) if self.mix_token and self.training else None
+        try:
+            x = self.forward_features(x)
+        finally:
+            if hook is not None:
+                hook.remove()
+        x = self.head_drop(self.forward_tokens_head(x))
+        cls, aux = self.head(x[:, 0]), self.aux_head(x[:, 1:])
+        if not used:
+            return cls, aux, (0, 0, 0, 0)
+        drawn, grid = used[0]
+        return cls, swap_box(aux, grid, drawn), drawn
 
     @torch.no_grad()
     def fuse(self) -> WaveFormer:
