@@ -35,11 +35,9 @@ def filter_classification_state_dict(ckpt: Mapping, use_ema: bool = False) -> di
     return out
 
 
-def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
-    """Read the model weights of a checkpoint file (classification trainer, timm, or a bare state dict).
-
-    Uses ``weights_only=True``: a checkpoint that needs arbitrary pickled objects is refused.
-    """
+def read_checkpoint(path: str | os.PathLike) -> Mapping:
+    """The whole object saved in a checkpoint file, read with ``weights_only=True`` (a checkpoint that needs
+    arbitrary pickled objects is refused); it must be a dict. Errors name the file."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -50,6 +48,14 @@ def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str,
                          f"{str(err).splitlines()[0] if str(err) else ''})") from err
     if not isinstance(ckpt, Mapping):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(ckpt).__name__}")
+    return ckpt
+
+
+def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """Read the model weights of a checkpoint file (classification trainer, timm, or a bare state dict)
+    through :func:`read_checkpoint`."""
+    ckpt = read_checkpoint(path)
+    path = os.fspath(path)
     try:
         state = filter_classification_state_dict(ckpt, use_ema)
     except KeyError as err:
