@@ -67,6 +67,15 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def all_reduce_tensor(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Sum a tensor over all ranks (a CPU copy; identity when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return t.cpu()
+    t = t.to(device)
+    dist.all_reduce(t)
+    return t.cpu()
+
+
 def cleanup() -> None:
     """Destroy the process group if one was created."""
     if dist.is_available() and dist.is_initialized():

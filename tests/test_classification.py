@@ -20,7 +20,7 @@ from image_classification import main as ic_main  # noqa: E402
 from image_classification.checkpoint import read_checkpoint, save_atomic  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
 from image_classification.data import SafeImageFolder, collate_skip_none  # noqa: E402
-from image_classification.errors import UsageError  # noqa: E402
+from wavemsa.errors import InputError, run_main  # noqa: E402
 
 CONFIGS = ROOT / "image_classification" / "configs" / "wavemsa"
 
@@ -41,7 +41,8 @@ def test_config_applies_over_defaults(variant, drop_path, clip_grad):
     args = parse(["--config", str(CONFIGS / f"wavemsa_{variant}.py")])
     assert (args.model, args.drop_path, args.clip_grad) == (f"wavemsa_{variant}", drop_path, clip_grad)
     assert args.output_dir == f"checkpoints/wavemsa_{variant}"
-    assert args.epochs == 300 and args.lr == 5e-4  # untouched defaults
+    assert args.epochs == 310 and args.lr == 5e-4 and args.token_label and args.crop_pct == 0.96
+    assert not args.model_ema and args.mixup == 0 and args.cutmix == 0
     import wavemsa  # noqa: F401
 
     assert timm.is_model(args.model)
@@ -55,9 +56,9 @@ def test_command_line_wins_over_config():
 def test_unknown_config_key_is_named(tmp_path, capsys):
     cfg = tmp_path / "bad.py"
     cfg.write_text("model = 'wavemsa_t'\ndrop_pth = 0.1\n")
-    with pytest.raises(UsageError, match="drop_pth"):
+    with pytest.raises(InputError, match="drop_pth"):
         parse(["--config", str(cfg)])
-    assert ic_main.main(["--config", str(cfg)]) == 2
+    assert run_main(ic_main.main, ["--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "drop_pth" in err and str(cfg) in err and "Traceback" not in err
 
@@ -114,7 +115,8 @@ def test_bad_data_path_is_named(make, tiny_data, tmp_path, capsys):
         (path / "val").mkdir()
     elif make == "no_val":
         shutil.copytree(tiny_data / "train", path / "train")
-    rc = ic_main.main(["--model", "wavemsa_t", "--data-path", str(path), "--device", "cpu", "--input-size", "32"])
+    rc = run_main(ic_main.main, ["--model", "wavemsa_t", "--data-path", str(path), "--device", "cpu",
+                                 "--input-size", "32"])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert str(path) in err
@@ -129,7 +131,7 @@ def test_checkpoint_of_another_model_is_refused(tiny_data, tmp_path, capsys):
     save_atomic({"model": model.state_dict(), "epoch": 0, "args": {"model": "wavemsa_t"}}, ckpt)
     assert set(read_checkpoint(ckpt)) == {"model", "epoch", "args"}
     assert not list(tmp_path.glob(".*tmp"))  # the temporary file was renamed away
-    rc = ic_main.main(["--model", "wavemsa_s", "--data-path", str(tiny_data), "--device", "cpu",
+    rc = run_main(ic_main.main, ["--model", "wavemsa_s", "--data-path", str(tiny_data), "--device", "cpu",
                        "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
                        "--num_workers", "0"])
     err = capsys.readouterr().err
@@ -140,7 +142,7 @@ def test_checkpoint_of_another_model_is_refused(tiny_data, tmp_path, capsys):
 def test_corrupt_checkpoint_is_named(tiny_data, tmp_path, capsys):
     ckpt = tmp_path / "broken.pth"
     ckpt.write_bytes(b"\x00garbage")
-    rc = ic_main.main(["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu",
+    rc = run_main(ic_main.main, ["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu",
                        "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
                        "--num_workers", "0"])
     err = capsys.readouterr().err
