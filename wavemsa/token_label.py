@@ -4,6 +4,8 @@ In training, the tokens inside a random box of the last-stage grid come from the
 batch position (``x.flip(0)``). The box is drawn on the last-stage grid (h x w tokens) and applied to the
 stem's tokens scaled by the stride ratio (``scale``, 8 for stem stride 4 and last-stage stride 32), so
 that it covers whole last-stage tokens. A box is ``(y1, x1, y2, x2)`` in last-stage tokens, end exclusive.
+Both helpers run eagerly under ``torch.compile`` (the box changes every step; compiled, each new box
+would be a new graph).
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ __all__ = ["Box", "box_fraction", "rand_token_box", "swap_box"]
 Box = tuple[int, int, int, int]
 
 
+@torch.compiler.disable
 def rand_token_box(grid: tuple[int, int], beta: float = 1.0) -> Box:
     """A CutMix box on an ``grid`` = (h, w) token grid: area fraction about ``1 - lam`` with
     ``lam ~ Beta(beta, beta)``, centre uniform over the grid, clipped to it (so it may be smaller or empty).
@@ -38,6 +41,7 @@ def box_fraction(box: Box, grid: tuple[int, int]) -> float:
     return max(y2 - y1, 0) * max(x2 - x1, 0) / float(grid[0] * grid[1])
 
 
+@torch.compiler.disable
 def swap_box(tokens: torch.Tensor, grid: tuple[int, int], box: Box, scale: int = 1) -> torch.Tensor:
     """Tokens (B, N = h * w, C) of an ``grid`` = (h, w) map with the region ``box`` scaled by ``scale``
     (clipped to the grid) taken from sample ``B - 1 - b`` for every sample ``b``. Returns a new tensor.
