@@ -221,7 +221,7 @@ def build_criterion(args, mixup_active: bool) -> torch.nn.Module:
     return torch.nn.CrossEntropyLoss()
 
 
-def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, info: DistInfo) -> dict:
+def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, info: DistInfo, ckpt: dict) -> dict:
     """``--eval``: top-1 / top-5 / loss over the val split, ``eval.json`` and the per-class report
     (``per_class.json`` / ``per_class.png``) in OUTPUT_DIR (or the checkpoint's folder)."""
     stats = evaluate(model, val_loader, device, dtype, num_classes, info.is_main, confusion=True)
@@ -234,7 +234,9 @@ def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, 
         json_path, png_path = write_report(report, val_set.classes, out_dir)
         stats.update(macro_f1=report["macro"]["f1"], per_class=str(json_path))
         (out_dir / "eval.json").write_text(json.dumps(
-            {"checkpoint": args.resume, "data_path": args.data_path, **stats}, indent=1) + "\n")
+            {"checkpoint": args.resume, "checkpoint_epoch": ckpt.get("epoch"), "model": args.model,
+             "input_size": args.input_size, "crop_pct": args.crop_pct, "data_path": args.data_path, **stats},
+            indent=1) + "\n")
         log.info("per-class precision / recall / F1 and confusion matrix: %s, %s", json_path, png_path)
     return stats
 
@@ -288,15 +290,15 @@ def run(args) -> dict:
     if info.distributed:
         step_model = torch.nn.parallel.DistributedDataParallel(
             step_model, device_ids=[device.index] if device.type == "cuda" else None)
-    if args.compile:
-        step_model = torch.compile(step_model)
+    if args.compile:  # the training step; static shapes: fixed batch (drop_last) and image size
+        step_model = torch.compile(step_model, dynamic=False)
 
     train_loader, val_loader = build_loaders(args, train_set, val_set, info.rank, info.world_size,
                                              pin_memory=args.pin_mem and device.type == "cuda")
     if args.eval:
         checkpoint.load_model_weights(model, checkpoint.model_state(eval_ckpt, args.resume), args.resume,
                                       args.model, eval_ckpt.get("args", {}).get("model"))
-        return run_eval(args, model, val_loader, val_set, device, dtype, num_classes, info)
+        return run_eval(args, model, val_loader, val_set, device, dtype, num_classes, info, eval_ckpt)
 
     global_batch = args.batch_size * info.world_size
     lr = args.lr * global_batch / args.lr_base_size if args.lr_base_size > 0 else args.lr
