@@ -33,7 +33,7 @@ from timm.utils import ModelEmaV3  # noqa: E402
 from image_classification import checkpoint  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
 from image_classification.data import build_datasets, build_loaders, epoch_seed, seed_all  # noqa: E402
-from image_classification.distributed import DistInfo, broadcast_buffers, cleanup, init_distributed  # noqa: E402
+from image_classification.distributed import DistInfo, average_bn_statistics, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
 from image_classification.outputs import RunOutputs  # noqa: E402
 from image_classification.report import per_class_report, write_report  # noqa: E402
@@ -62,6 +62,8 @@ def get_parser() -> argparse.ArgumentParser:
         help="python config file of option assignments (e.g. configs/wavemsa/wavemsa_s.py)")
     add("--batch-size", type=positive_int, default=128, help="images per process and step")
     add("--epochs", type=positive_int, default=300)
+    add("--stop-epoch", type=positive_int, default=None,
+        help="train only the first N epochs of the --epochs schedule (a later --auto-resume continues it)")
     # model
     add("--model", default="wavemsa_s", help="timm model name (wavemsa_t/s/b/l or any timm model)")
     add("--input-size", type=positive_int, default=224, help="image side")
@@ -112,7 +114,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--mixup-switch-prob", type=probability, default=0.5)
     add("--mixup-mode", default="batch", choices=["batch", "pair", "elem"])
     # token labelling (the originals' names and defaults)
-    add("--token-label", action="store_true",
+    add("--token-label", action=argparse.BooleanOptionalAction, default=False,
         help="train with dense label maps: auxiliary head, MixToken, token-labelling loss (Mixup/CutMix off)")
     add("--token-label-data", default="", metavar="DIR", help="label maps, one file per training image")
     add("--token-label-size", type=positive_int, default=None,
@@ -231,6 +233,10 @@ def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, 
     if info.is_main:
         out_dir = Path(args.output_dir or Path(args.resume).parent)
         report = per_class_report(confusion, val_set.classes)
+        train_log = Path(args.resume).parent / "log.txt"  # the run's per-epoch figures, when it is ours
+        if train_log.is_file():
+            stats["per_epoch_test_acc1"] = [round(json.loads(ln)["test_acc1"], 4)
+                                            for ln in train_log.read_text().splitlines() if ln.strip()]
         json_path, png_path = write_report(report, val_set.classes, out_dir)
         stats.update(macro_f1=report["macro"]["f1"], per_class=str(json_path))
         (out_dir / "eval.json").write_text(json.dumps(
@@ -335,8 +341,9 @@ def run(args) -> dict:
     num_updates = start_epoch * len(train_loader)
     t_start = time.time()
     stats: dict = {}
-    log.info("training epochs %d..%d", start_epoch, num_epochs - 1)
-    for epoch in range(start_epoch, num_epochs):
+    end_epoch = min(num_epochs, args.stop_epoch or num_epochs)
+    log.info("training epochs %d..%d of %d", start_epoch, end_epoch - 1, num_epochs)
+    for epoch in range(start_epoch, end_epoch):
         t_epoch = time.time()
         # every random stream of this epoch derives from (seed, epoch, rank): a resumed run replays it exactly
         seed = epoch_seed(args.seed, epoch, info.rank)
@@ -349,9 +356,9 @@ def run(args) -> dict:
             mixup_fn=mixup_fn, lr_scheduler=lr_scheduler, num_updates=num_updates, is_main=info.is_main,
             print_freq=args.print_freq)
         lr_scheduler.step(epoch + 1)
-        broadcast_buffers(model_without_ddp)
+        average_bn_statistics(model_without_ddp, info.world_size)
         if model_ema is not None:
-            broadcast_buffers(model_ema.module)
+            average_bn_statistics(model_ema.module, info.world_size)
         test = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
         stats = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"],
                  "test_loss": test["loss"], "test_acc1": test["acc1"], "test_acc5": test["acc5"],

@@ -111,17 +111,22 @@ def build_teacher(args, num_classes: int, classes: list[str]) -> nn.Module:
 def dense_class_scores(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The teacher's class scores at every position of its last feature map: (B, 3, H, W) -> (B, K, h, w).
 
-    WaveFormer: the patch tokens after the class-attention head's final norm through the auxiliary head
-    (or the classifier). A timm model with a (B, C, h, w) / (B, h, w, C) map: each position through
-    ``forward_head`` (pooling one position is the identity, so any norm inside the head applies too). A
-    token model: the patch tokens (prefix tokens removed) through its linear classifier.
+    Each position goes through the teacher's own head as if it were the whole map (pooling one position
+    is the identity, so any norm or attention inside the head applies too): ``forward_head`` of every
+    (1 x 1) cell of a (B, C, h, w) / (B, h, w, C) map; of every single token for WaveFormer (class
+    attention over the one token, norm, classifier). A WaveFormer with the token-labelling head uses it on
+    the patch tokens, as LV-ViT's generate_label.py used the auxiliary head. Other token models: the patch
+    tokens (prefix tokens removed) through their classifier.
     """
     if hasattr(model, "forward_tokens_head"):  # WaveFormer
         fmap = model.forward_intermediates(x, indices=[len(model.stages) - 1], intermediates_only=True)[-1]
         B, C, h, w = fmap.shape
-        tokens = model.forward_tokens_head(fmap.flatten(2).transpose(1, 2))[:, 1:]
-        fc = model.aux_head if model.aux_head is not None else model.head
-        return fc(tokens).transpose(1, 2).reshape(B, -1, h, w)
+        tokens = fmap.flatten(2).transpose(1, 2)
+        if model.aux_head is not None:
+            scores = model.aux_head(model.forward_tokens_head(tokens)[:, 1:])
+        else:
+            scores = model.forward_head(tokens.reshape(B * h * w, 1, C)).reshape(B, h * w, -1)
+        return scores.transpose(1, 2).reshape(B, -1, h, w)
     name = type(model).__name__
     feats = model.forward_features(x)
     if not isinstance(feats, torch.Tensor) or feats.dim() not in (3, 4):

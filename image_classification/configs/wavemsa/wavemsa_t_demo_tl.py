@@ -1,7 +1,8 @@
 # `make demo-tl`: WaveFormer-T trained with token labelling on the built-in digits, with label maps made by the
-# `make demo` checkpoint (2 x 2 grid, all 10 classes per cell: the teacher at 64 x 64). The demo's recipe, with
-# the originals' token-labelling parts: auxiliary head, MixToken, loss cls 1 + dense 0.5, no Mixup/CutMix. The
-# images are shown at 64 x 64 so that the last stage has 2 x 2 tokens (32 x 32 gives one token: nothing to mix).
+# `make demo` checkpoint at its own 32 x 32 (a 1 x 1 grid of all 10 class scores: at 64 x 64 that teacher is
+# right on 21% of the images only). The demo's recipe and 12-epoch schedule, with the originals' token-labelling
+# parts: auxiliary head, MixToken, loss cls 1 + dense 0.5, no Mixup/CutMix. The student sees the images at
+# 64 x 64 so that its last stage has 2 x 2 tokens (at 32 x 32 it has one: MixToken would have nothing to mix).
 model = 'wavemsa_t'
 data_path = 'datasets/builtin/digits'
 output_dir = 'output/demo-tl'
