@@ -1,7 +1,8 @@
 """Python config files applied over the command-line defaults.
 
 A config is a python file of plain assignments whose names are ``main.py`` option names
-(``dest`` spelling, e.g. ``drop_path = 0.1``, ``clip_grad = None``, ``output_dir = 'checkpoints/s'``).
+(``dest`` spelling, e.g. ``drop_path = 0.1``, ``clip_grad = None``, ``output_dir = 'checkpoints/s'``),
+optionally over base configs named by ``_base_`` (OpenMMLab style).
 Precedence: argparse defaults < config file < options given explicitly on the command line. Config values
 are checked by the same argparse types as the command line (a bad value is an ``InputError`` naming the
 file and the key).
@@ -17,17 +18,26 @@ from typing import Any
 from wavemsa.errors import InputError
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Execute the config file and return its public, non-module, non-function assignments."""
+def load_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Execute the config file and return its public, non-module, non-function assignments, over those of
+    the files named by its ``_base_`` (a path or a list of paths, relative to the config's folder, applied
+    in order), as OpenMMLab configs do."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"config file '{path}' does not exist")
+    if path.resolve() in _seen:
+        raise InputError(f"config file '{path}' includes itself through _base_")
     try:
         ns = runpy.run_path(str(path))
     except Exception as e:  # a syntax or name error inside the user's config
         raise InputError(f"config file '{path}' could not be executed: {type(e).__name__}: {e}") from e
-    return {k: v for k, v in ns.items()
-            if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))}
+    bases = ns.get("_base_", [])
+    cfg: dict[str, Any] = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        cfg.update(load_config(path.parent / base, (*_seen, path.resolve())))
+    cfg.update({k: v for k, v in ns.items()
+                if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))})
+    return cfg
 
 
 def check_config_values(parser: argparse.ArgumentParser, cfg: dict[str, Any], path: str) -> None:

@@ -328,3 +328,19 @@ def test_eval_writes_the_per_class_report(tiny_data, tmp_path):
     assert [c["support"] for c in report["classes"]] == [2] * 10
     assert sum(map(sum, report["confusion_matrix"])) == ev["count"] == 20
     assert report["accuracy"] * 100 == pytest.approx(ev["acc1"])
+
+
+def test_configs_build_on_base_files(tmp_path):
+    """The recipes live once in configs/_base_/; a config overrides its base's values; a loop is refused."""
+    from image_classification.config import load_config
+
+    s384 = parse(["--config", str(CONFIGS / "wavemsa_s_384.py")])
+    assert (s384.input_size, s384.token_label_size, s384.lr, s384.epochs) == (384, 12, 5e-6, 30)
+    assert s384.token_label and s384.crop_pct == 0.96 and s384.model == "wavemsa_s"  # from wavemsa_s.py's base
+    deit = parse(["--config", str(CONFIGS / "wavemsa_b_deit.py")])
+    assert (deit.model, deit.mixup, deit.crop_pct, deit.model_ema, deit.token_label) == ("wavemsa_b", 0.8, 0.875,
+                                                                                          True, False)
+    (tmp_path / "a.py").write_text("_base_ = 'b.py'\nlr = 1.0\n")
+    (tmp_path / "b.py").write_text("_base_ = ['a.py']\n")
+    with pytest.raises(InputError, match="includes itself through _base_"):
+        load_config(tmp_path / "a.py")

@@ -1,15 +1,6 @@
-# WaveFormer-B on ImageNet-1k with DeiT's recipe, for users without label maps: 300 epochs, Mixup 0.8 /
-# CutMix 1.0, repeated augmentation, EMA, evaluation crop 0.875 (main.py's other defaults are DeiT's).
+# WaveFormer-B on ImageNet-1k with DeiT's recipe, for users without label maps (see the base file).
+_base_ = '../_base_/imagenet_deit.py'
 model = 'wavemsa_b'
 drop_path = 0.1
 clip_grad = None
 output_dir = 'checkpoints/wavemsa_b_deit'
-epochs = 300
-token_label = False
-mixup = 0.8
-cutmix = 1.0
-repeated_aug = True
-train_interpolation = 'bicubic'
-model_ema = True
-model_ema_decay = 0.99996
-crop_pct = 0.875

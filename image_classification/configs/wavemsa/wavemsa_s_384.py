@@ -3,24 +3,13 @@
 # of LV-ViT's README (zihangJiang/TokenLabeling: -b 64 x 8 GPUs, lr 5e-6 = min-lr, weight decay 1e-8, the 224
 # drop path, token labels on the tokens of the 384 grid); its number of epochs is not given there: 30 is ours.
 # For B / L: --model wavemsa_b / wavemsa_l and their drop path (0.1 / 0.3, L with --clip-grad 1.0).
-model = 'wavemsa_s'
+_base_ = 'wavemsa_s.py'
 input_size = 384
-drop_path = 0.1
-clip_grad = None
 output_dir = 'checkpoints/wavemsa_s_384'
 epochs = 30
 batch_size = 64  # per GPU, 8 GPUs
 lr = 5e-6
-lr_base_size = 512
 min_lr = 5e-6
 warmup_epochs = 0
 weight_decay = 1e-8
-token_label = True
 token_label_size = 12  # 384 / 32: WaveFormer's last-stage grid
-token_label_data = 'datasets/imagenet1k/label_top5_train_nfnet'
-mixup = 0.0
-cutmix = 0.0
-repeated_aug = False
-train_interpolation = 'random'
-crop_pct = 0.96
-model_ema = False
