@@ -344,3 +344,22 @@ def test_configs_build_on_base_files(tmp_path):
     (tmp_path / "b.py").write_text("_base_ = ['a.py']\n")
     with pytest.raises(InputError, match="includes itself through _base_"):
         load_config(tmp_path / "a.py")
+
+
+def test_finetune_between_plain_and_token_label_models(tmp_path):
+    """--finetune from a plain checkpoint into a token-labelling model keeps the backbone and head and starts
+    the auxiliary head new; the other way round the auxiliary head is left out."""
+    import wavemsa  # noqa: F401
+    from image_classification.checkpoint import load_finetune
+
+    plain = timm.create_model("wavemsa_t", num_classes=10)
+    tl = timm.create_model("wavemsa_t", num_classes=10, token_label=True)
+    save_atomic({"model": plain.state_dict()}, tmp_path / "plain.pth")
+    save_atomic({"model": tl.state_dict(), "args": {"model": "wavemsa_t"}}, tmp_path / "tl.pth")
+    student = timm.create_model("wavemsa_t", num_classes=10, token_label=True)
+    aux_before = student.aux_head.weight.clone()
+    assert load_finetune(student, tmp_path / "plain.pth", "wavemsa_t") == ("aux_head.bias", "aux_head.weight")
+    assert torch.equal(student.head.weight, plain.head.weight) and torch.equal(student.aux_head.weight, aux_before)
+    back = timm.create_model("wavemsa_t", num_classes=10)
+    assert load_finetune(back, tmp_path / "tl.pth", "wavemsa_t") == ("aux_head.bias", "aux_head.weight")
+    assert all(torch.equal(v, tl.state_dict()[k]) for k, v in back.state_dict().items())
