@@ -199,7 +199,7 @@ def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
 
 def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
     """--compile (inductor) runs the token-labelling training step (MixToken boxes outside the graph) with
-    the eager losses and weights, within float tolerance."""
+    the eager losses, within float tolerance."""
     from image_classification import main as ic_main
 
     data, labels = token_data
@@ -209,11 +209,11 @@ def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
     ic_main.main([*argv, "--output_dir", str(tmp_path / "eager")])
     ic_main.main([*argv, "--output_dir", str(tmp_path / "compiled"), "--compile"])
     (eager,), (compiled,) = records(tmp_path / "eager"), records(tmp_path / "compiled")
+    # the losses of the training steps and of the trained models (the weights themselves are not compared:
+    # AdamW's first steps move a weight by about lr whatever the size of its gradient, so float noise in a
+    # near-zero gradient can move it either way)
     for key in ("train_loss", "test_loss", "test_acc1"):
         assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-5), key
-    a, b = (torch.load(tmp_path / d / "checkpoint.pth", weights_only=True)["model"] for d in ("eager", "compiled"))
-    for k, v in a.items():
-        torch.testing.assert_close(b[k], v, rtol=1e-3, atol=1e-4, msg=k)
 
 
 def test_ddp_gets_gradients_in_the_layout_of_its_buckets(tmp_path):
