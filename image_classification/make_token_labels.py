@@ -225,7 +225,9 @@ def generate(args, info) -> dict:
                     teacher_checkpoint=args.teacher_checkpoint or ("timm pretrained" if args.pretrained else ""),
                     input_size=list(cfg["input_size"]), crop_pct=args.crop_pct, topk=args.topk,
                     grid=list(grid) if grid else meta.get("grid"), classes=dataset.classes,
-                    num_images=len(dataset), last_run=summary)
+                    num_images=len(dataset))
+        if written:  # a run that found every file present keeps the figures of the one that wrote them
+            meta["last_run"] = summary
         out.mkdir(parents=True, exist_ok=True)
         tmp = meta_path.with_name(f".{META_FILE}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(meta, indent=1) + "\n")
