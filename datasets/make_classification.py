@@ -24,7 +24,11 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 import digit_scenes  # noqa: E402
+
+from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.errors import InputError, run_main  # noqa: E402
 
 SPLIT_IDS = {"train": 0, "val": 1}
 
@@ -53,7 +57,9 @@ def build(out: Path, size: int = 32, train_copies: int = 4, val_copies: int = 1,
     source glyphs per class and split (small sets for tests).
     """
     if size < 32:
-        raise ValueError(f"--size must be >= 32 (the models need 32x32 inputs), got {size}")
+        raise InputError(f"--size must be >= 32 (the models need 32x32 inputs), got {size}")
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out '{out}' is a file, not a folder")
     glyphs, labels = digit_scenes.load_digits()
     splits = digit_scenes.split_indices(len(labels), seed=seed)
     final, out = out, out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -78,15 +84,15 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("datasets/builtin/digits"), help="output folder")
-    p.add_argument("--size", type=int, default=32, help="image side in pixels")
-    p.add_argument("--train-copies", type=int, default=4, help="renderings per training glyph")
-    p.add_argument("--val-copies", type=int, default=1, help="renderings per validation glyph")
-    p.add_argument("--max-per-class", type=int, default=0, help="limit source glyphs per class (0: all)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--size", type=positive_int, default=32, help="image side in pixels (>= 32)")
+    p.add_argument("--train-copies", type=positive_int, default=4, help="renderings per training glyph")
+    p.add_argument("--val-copies", type=positive_int, default=1, help="renderings per validation glyph")
+    p.add_argument("--max-per-class", type=non_negative_int, default=0, help="limit source glyphs per class (0: all)")
+    p.add_argument("--seed", type=non_negative_int, default=0)
     a = p.parse_args(argv)
     s = build(a.out, a.size, a.train_copies, a.val_copies, a.max_per_class, a.seed)
     print(f"wrote {s['num_train']} train / {s['num_val']} val images of {a.size}x{a.size} to {a.out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main, prog="make_classification.py"))

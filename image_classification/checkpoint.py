@@ -1,23 +1,31 @@
-"""Trainer checkpoints: atomic writes, RNG state as tensors, resume with clear errors.
+"""The trainer's checkpoints: what ``main.py`` saves, resumes, evaluates and fine-tunes from.
 
-A checkpoint is a dict of tensors, numbers, strings and plain containers only, so it loads with
-``torch.load(weights_only=True)``: ``model``, ``model_ema`` (optional), ``optimizer``, ``lr_scheduler``,
-``scaler``, ``epoch`` (last finished), ``max_accuracy``, ``args`` (``vars(args)``), ``rng``.
+Files are read through the library's checked loader (:func:`wavemsa.checkpoint.read_checkpoint`,
+``weights_only=True``); every known problem is an ``InputError`` naming the file. A checkpoint is a dict
+of tensors, numbers, strings and plain containers only: ``model`` (the plain model's state dict, also under
+token labelling), ``model_ema`` (optional), ``optimizer``, ``lr_scheduler``, ``scaler``, ``epoch`` (last
+finished), ``max_accuracy``, ``args`` (``vars(args)``), ``classes`` (the class folder names), ``rng``.
+``best.pth`` holds the weights part only (and ``test_acc1``). Writes are atomic.
 """
 from __future__ import annotations
 
+import logging
 import os
-import pickle
 import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
-from wavemsa.checkpoint import load_weights
+from wavemsa.checkpoint import filter_classification_state_dict, load_weights
+from wavemsa.checkpoint import read_checkpoint as _read_checked
+from wavemsa.errors import InputError
 
-from .errors import UsageError
+log = logging.getLogger("image_classification")
+
+HEAD_PREFIXES = ("head.", "aux_head.", "fc.", "classifier.")
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
@@ -77,35 +85,85 @@ def set_rng_state(state: dict) -> None:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Load a trainer checkpoint with ``weights_only=True``; errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"checkpoint '{path}' does not exist")
+    """The checkpoint dict of ``path`` (library reader, ``weights_only=True``); problems are ``InputError``."""
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as e:
-        first = str(e).splitlines()[0] if str(e) else ""
-        raise UsageError(f"checkpoint '{path}' is not a readable PyTorch checkpoint "
-                         f"({type(e).__name__}: {first})") from e
-    if not isinstance(ckpt, dict):
-        raise UsageError(f"checkpoint '{path}' holds a {type(ckpt).__name__}, not a dict")
-    return ckpt
+        return dict(_read_checked(path))
+    except FileNotFoundError:
+        raise InputError(f"checkpoint '{path}' does not exist") from None
+    except ValueError as e:
+        raise InputError(f"checkpoint {e}") from None
 
 
-def load_model_weights(model: torch.nn.Module, state: dict, path: str | Path, model_name: str,
+def model_state(ckpt: dict, path: str | Path) -> dict:
+    """The model weights of a trainer, DeiT or timm checkpoint or of a bare state dict (the library's
+    unwrapping of 'model' / 'state_dict' and 'module.' prefixes)."""
+    state = filter_classification_state_dict(ckpt)
+    if not state:
+        raise InputError(f"checkpoint '{path}' holds no model weights (keys: {sorted(ckpt)[:8]})")
+    return state
+
+
+def load_model_weights(model: nn.Module, state: dict, path: str | Path, model_name: str,
                        ckpt_model: str | None = None, ignore: tuple[str, ...] = ()) -> list[str]:
     """Load ``state`` into ``model``; a checkpoint of another architecture gives one clear message."""
     try:
         return load_weights(model, state, strict=True, ignore=ignore, source=f"checkpoint '{path}'")
     except ValueError as e:
         made_by = f" (it was written for model '{ckpt_model}')" if ckpt_model and ckpt_model != model_name else ""
-        raise UsageError(f"checkpoint '{path}' does not fit model '{model_name}'{made_by}: {e}") from None
+        raise InputError(f"checkpoint '{path}' does not fit model '{model_name}'{made_by}: {e}") from None
 
 
-def finetune_state(model: torch.nn.Module, state: dict) -> tuple[dict, tuple[str, ...]]:
-    """DeiT's fine-tuning rule: drop classifier weights whose shape differs from the new model's (a
-    different number of classes); returns the state and the prefixes left at their initial values."""
+def finetune_state(model: nn.Module, state: dict) -> tuple[dict, tuple[str, ...]]:
+    """DeiT's fine-tuning rule: drop classifier weights whose shape differs from the new model's (another
+    number of classes) and an auxiliary head the new model lacks; returns the state and the dropped keys."""
     own = model.state_dict()
-    dropped = tuple(k for k in state if k in own and own[k].shape != state[k].shape
-                    and k.startswith(("head.", "aux_head.", "fc.", "classifier.")))
+    dropped = tuple(k for k in state if k.startswith(HEAD_PREFIXES)
+                    and (k not in own and k.startswith("aux_head.") or k in own and own[k].shape != state[k].shape))
     return {k: v for k, v in state.items() if k not in dropped}, dropped
+
+
+def load_finetune(model: nn.Module, path: str | Path, model_name: str) -> tuple[str, ...]:
+    """Start ``model`` from the weights of ``path`` (``--finetune``); classifier weights that do not fit
+    stay at their initial values (they are returned)."""
+    ckpt = read_checkpoint(path)
+    state, dropped = finetune_state(model, model_state(ckpt, path))
+    new = tuple(k for k in model.state_dict() if k.startswith(HEAD_PREFIXES) and k not in state)
+    load_model_weights(model, state, path, model_name, ckpt.get("args", {}).get("model"), ignore=new)
+    return tuple(sorted(set(dropped) | set(new)))
+
+
+def resume(path: str | Path, model: nn.Module, model_name: str, optimizer, lr_scheduler, scaler,
+           model_ema=None) -> tuple[int, float]:
+    """Restore a run from ``path``: weights, optimiser, lr scheduler, grad scaler, EMA weights and RNG
+    state. Returns (first epoch to run, best top-1 so far)."""
+    ckpt = read_checkpoint(path)
+    load_model_weights(model, model_state(ckpt, path), path, model_name, ckpt.get("args", {}).get("model"))
+    if "optimizer" not in ckpt:
+        raise InputError(f"checkpoint '{path}' has weights only (no optimizer state) and cannot resume a run; "
+                         "start from it with --finetune instead")
+    optimizer.load_state_dict(ckpt["optimizer"])
+    lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
+    scaler.load_state_dict(ckpt["scaler"])
+    if model_ema is not None:
+        if "model_ema" in ckpt:
+            model_ema.module.load_state_dict(ckpt["model_ema"])
+        else:
+            log.warning("checkpoint %s has no EMA weights; the EMA restarts from the model", path)
+            model_ema.set(model)
+    set_rng_state(ckpt["rng"])
+    log.info("resumed from %s (epoch %s)", path, ckpt["epoch"])
+    return int(ckpt["epoch"]) + 1, float(ckpt.get("max_accuracy", 0.0))
+
+
+def save(output_dir: str | Path, epoch: int, model: nn.Module, optimizer, lr_scheduler, scaler, model_ema,
+         args: dict, classes: list[str], max_accuracy: float, test_acc1: float | None = None) -> None:
+    """Write ``OUTPUT_DIR/checkpoint.pth`` (everything to resume) and, when ``test_acc1`` is given (a new
+    best), ``OUTPUT_DIR/best.pth`` (the weights part)."""
+    weights = {"model": model.state_dict(), "epoch": epoch, "max_accuracy": max_accuracy, "args": plain(args),
+               "classes": list(classes)}
+    if model_ema is not None:
+        weights["model_ema"] = model_ema.module.state_dict()
+    save_atomic({**weights, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
+                 "scaler": scaler.state_dict(), "rng": rng_state()}, Path(output_dir) / "checkpoint.pth")
+    if test_acc1 is not None:
+        save_atomic({**weights, "test_acc1": test_acc1}, Path(output_dir) / "best.pth")

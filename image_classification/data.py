@@ -1,9 +1,9 @@
 """ImageNet-layout datasets, timm transforms, samplers and loaders.
 
 Layout: ``DATA/train/<class>/*.{JPEG,png,...}`` and ``DATA/val/<class>/*``, the same class folders in
-both splits. Unreadable images are reported with a warning naming the file and skipped: in training the
-next readable image takes its place (every rank keeps the same number of steps), in evaluation it is left
-out of the metrics.
+both splits, each holding at least one image. Unreadable images are reported with a warning naming the file
+and skipped: in training the next readable image takes its place (every rank keeps the same number of
+steps), in evaluation it is left out of the metrics, in every pass alike.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Sampler, default_collate
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from .errors import UsageError
+from wavemsa.errors import InputError
 
 READ_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
 
@@ -31,7 +31,9 @@ class SafeImageFolder(ImageFolder):
     """``ImageFolder`` that survives corrupt files.
 
     ``on_error='substitute'`` returns the next readable sample instead (training); ``'drop'`` returns
-    ``None``, removed by ``collate_skip_none`` (evaluation). Either way a warning names the file.
+    ``None`` for an unreadable sample, removed by ``collate_skip_none`` (evaluation), so every pass scores
+    exactly the readable images. Either way a warning names the file (once per process: files found
+    unreadable are remembered in ``bad`` and not opened again).
     """
 
     def __init__(self, root: str, transform=None, on_error: str = "substitute"):
@@ -40,24 +42,32 @@ class SafeImageFolder(ImageFolder):
         self.on_error = on_error
         self.bad: set[int] = set()
 
+    def read(self, index: int):
+        """The image of sample ``index`` (PIL), or None when it cannot be decoded."""
+        if index in self.bad:
+            return None
+        path = self.samples[index][0]
+        try:
+            return self.loader(path)  # opens and decodes: truncated or non-image files fail here
+        except READ_ERRORS as e:
+            self.bad.add(index)
+            warnings.warn(f"skipping unreadable image '{path}': {type(e).__name__}: {e}", stacklevel=3)
+            return None
+
+    def make_sample(self, index: int, image):
+        """(transformed image, target) of sample ``index`` whose decoded image is ``image``."""
+        return (self.transform(image) if self.transform is not None else image), self.samples[index][1]
+
     def __getitem__(self, index: int):
+        if self.on_error == "drop":
+            image = self.read(index)
+            return None if image is None else self.make_sample(index, image)
         for k in range(min(len(self), 32)):
             i = (index + k) % len(self)
-            if i in self.bad:
-                continue
-            path, target = self.samples[i]
-            try:
-                image = self.loader(path)  # opens and decodes: truncated or non-image files fail here
-            except READ_ERRORS as e:
-                self.bad.add(i)
-                warnings.warn(f"skipping unreadable image '{path}': {type(e).__name__}: {e}", stacklevel=2)
-                if self.on_error == "drop":
-                    return None
-                continue
-            if self.transform is not None:
-                image = self.transform(image)
-            return image, target
-        raise UsageError(f"no readable image among 32 consecutive samples from '{self.samples[index][0]}' "
+            image = self.read(i)
+            if image is not None:
+                return self.make_sample(i, image)
+        raise InputError(f"no readable image among 32 consecutive samples from '{self.samples[index][0]}' "
                          f"in '{self.root}'")
 
 
@@ -67,27 +77,38 @@ def collate_skip_none(batch: list):
     return default_collate(batch) if batch else None
 
 
+def check_split_folder(d: Path, split: str = "train") -> list[str]:
+    """The class folders of split folder ``d``; ``InputError`` naming the folder when it has none or one of
+    them holds no image."""
+    d = Path(d)
+    cls = sorted(p.name for p in d.iterdir() if p.is_dir())
+    if not cls:
+        raise InputError(f"'{d}' is empty: expected one folder per class holding images "
+                         f"({', '.join(IMG_EXTENSIONS)})")
+    for c in cls:
+        if not any(f.suffix.lower() in IMG_EXTENSIONS for f in (d / c).rglob("*")):
+            raise InputError(f"class folder '{d / c}' of the {split} split holds no images "
+                             f"({', '.join(IMG_EXTENSIONS)}); remove it or add its images")
+    return cls
+
+
 def check_image_folder(data_path: str | Path) -> None:
-    """Raise ``UsageError`` naming the folder when ``data_path`` is not an ImageNet-style layout."""
+    """Raise ``InputError`` naming the folder when ``data_path`` is not an ImageNet-style layout: a split
+    missing, no class folders, a class folder without images, different classes in the two splits."""
     root = Path(data_path)
     if not root.is_dir():
-        raise UsageError(f"data path '{root}' does not exist (expected {root}/train/<class>/*.JPEG and "
+        raise InputError(f"data path '{root}' does not exist (expected {root}/train/<class>/*.JPEG and "
                          f"{root}/val/<class>/*.JPEG; see datasets/README.md)")
     classes = {}
     for split in ("train", "val"):
         d = root / split
         if not d.is_dir():
-            raise UsageError(f"data path '{root}' has no '{split}' folder (expected {d}/<class>/<images>; "
+            raise InputError(f"data path '{root}' has no '{split}' folder (expected {d}/<class>/<images>; "
                              "see datasets/README.md)")
-        cls = sorted(p.name for p in d.iterdir() if p.is_dir())
-        has_images = any(f.suffix.lower() in IMG_EXTENSIONS for c in cls for f in (d / c).iterdir())
-        if not cls or not has_images:
-            raise UsageError(f"'{d}' is empty: expected one folder per class holding images "
-                             f"({', '.join(IMG_EXTENSIONS)})")
-        classes[split] = cls
+        classes[split] = check_split_folder(d, split)
     if classes["train"] != classes["val"]:
         only = sorted(set(classes["train"]) ^ set(classes["val"]))[:5]
-        raise UsageError(f"'{root}/train' and '{root}/val' have different class folders (e.g. {only})")
+        raise InputError(f"'{root}/train' and '{root}/val' have different class folders (e.g. {only})")
 
 
 def _posterize_at_least_one_bit(img, bits: int, **kwargs):
@@ -105,23 +126,31 @@ def fix_posterize(transform):
     return transform
 
 
-def build_transform(is_train: bool, args):
+def build_transform(is_train: bool, args, separate: bool = False):
     """timm's ImageNet transform: RandomResizedCrop, flip, colour jitter, RandAugment and random erasing
-    in training; resize to ``input_size / crop_pct`` and centre crop in evaluation."""
+    in training; resize to ``input_size / crop_pct`` and centre crop in evaluation. ``separate``: the
+    training transform as timm's three parts (crop + flip, augmentation, tensor + erasing)."""
     if is_train:
-        return fix_posterize(create_transform(
+        parts = create_transform(
             input_size=args.input_size, is_training=True, scale=tuple(args.scale), hflip=args.hflip,
             color_jitter=args.color_jitter, auto_augment=args.aa or None, interpolation=args.train_interpolation,
-            re_prob=args.reprob, re_mode=args.remode, re_count=args.recount))
+            re_prob=args.reprob, re_mode=args.remode, re_count=args.recount, separate=separate)
+        return tuple(fix_posterize(t) for t in parts) if separate else fix_posterize(parts)
     return create_transform(input_size=args.input_size, is_training=False, interpolation="bicubic",
                             crop_pct=args.crop_pct)
 
 
-def build_datasets(args) -> tuple[SafeImageFolder, SafeImageFolder]:
-    """Train and val datasets from ``args.data_path``; the layout is checked first."""
+def build_datasets(args, token_labels: bool = False) -> tuple[SafeImageFolder, SafeImageFolder]:
+    """Train and val datasets from ``args.data_path``; the layout is checked first. With ``token_labels``
+    the training set also yields each crop's token-labelling target (label maps of ``--token-label-data``)."""
     check_image_folder(args.data_path)
     root = Path(args.data_path)
-    train = SafeImageFolder(str(root / "train"), build_transform(True, args), on_error="substitute")
+    if token_labels:
+        from .token_label import TokenLabelFolder  # reads the label maps of --token-label-data
+
+        train = TokenLabelFolder(str(root / "train"), args)
+    else:
+        train = SafeImageFolder(str(root / "train"), build_transform(True, args), on_error="substitute")
     val = SafeImageFolder(str(root / "val"), build_transform(False, args), on_error="drop")
     return train, val
 
@@ -184,7 +213,7 @@ def build_loaders(args, train_set, val_set, rank: int, world_size: int,
     else:
         train_sampler = SeededShuffleSampler(len(train_set), rank, world_size, args.seed)
     if len(train_sampler) < args.batch_size:
-        raise UsageError(f"'{args.data_path}/train' gives {len(train_sampler)} images per process, fewer than "
+        raise InputError(f"'{args.data_path}/train' gives {len(train_sampler)} images per process, fewer than "
                          f"--batch-size {args.batch_size}")
     # The loader's generator only seeds the workers; it is re-seeded from (seed, epoch, rank) each epoch.
     train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=train_sampler,

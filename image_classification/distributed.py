@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from timm.utils import distribute_bn
 
 
 @dataclass
@@ -67,16 +68,24 @@ def all_reduce_sum(values: list[float], device: torch.device) -> list[float]:
     return t.tolist()
 
 
+def all_reduce_tensor(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Sum a tensor over all ranks (a CPU copy; identity when not distributed)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return t.cpu()
+    t = t.to(device)
+    dist.all_reduce(t)
+    return t.cpu()
+
+
 def cleanup() -> None:
     """Destroy the process group if one was created."""
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
 
 
-def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
-    """Copy rank ``src``'s buffers (BatchNorm running statistics) to every rank, so that all ranks evaluate
-    exactly the weights rank 0 saves (each rank's last forward updated its own statistics)."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return
-    for b in module.buffers():
-        dist.broadcast(b, src)
+def average_bn_statistics(module: torch.nn.Module, world_size: int) -> None:
+    """Average the BatchNorm running statistics over the ranks (timm's ``distribute_bn(reduce=True)``, as
+    the originals do after every epoch): each rank's forwards updated its own, and afterwards every rank
+    evaluates and rank 0 saves the same weights."""
+    if dist.is_available() and dist.is_initialized():
+        distribute_bn(module, world_size, reduce=True)

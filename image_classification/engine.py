@@ -12,10 +12,12 @@ import time
 from collections.abc import Iterable
 
 import torch
-from timm.utils import accuracy, dispatch_clip_grad, unwrap_model
+from timm.utils import accuracy, dispatch_clip_grad
 from tqdm import tqdm
 
-from .distributed import all_reduce_sum
+from wavemsa.errors import InputError
+
+from .distributed import all_reduce_sum, all_reduce_tensor
 
 log = logging.getLogger("image_classification")
 
@@ -27,23 +29,42 @@ def progress(iterable: Iterable, total: int, desc: str, enabled: bool):
     return iterable
 
 
+def batches(loader: Iterable):
+    """The loader's batches; an ``InputError`` raised in a loader worker (a bad label map) comes back as
+    one ``InputError`` with the worker's message only (the loader re-raises it with the worker's traceback)."""
+    it = iter(loader)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except InputError as e:
+            message = str(e)
+            if "Traceback" in message:
+                message = message.rstrip().rsplit("InputError: ", 1)[-1]
+            raise InputError(message) from None
+        yield batch
+
+
 def autocast(device: torch.device, dtype: torch.dtype | None):
     """``torch.autocast`` for ``dtype`` on ``device``; disabled when ``dtype`` is None."""
     return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
 def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, epoch: int, *, scaler,
-                    amp_dtype, clip_grad: float | None, clip_mode: str, model_ema, mixup_fn, lr_scheduler,
-                    num_updates: int, is_main: bool, print_freq: int = 50) -> tuple[dict, int]:
+                    amp_dtype, clip_grad: float | None, clip_mode: str, model_ema, ema_source, mixup_fn,
+                    lr_scheduler, num_updates: int, is_main: bool, print_freq: int = 50) -> tuple[dict, int]:
     """Train for one epoch. Returns ({'loss': mean over all ranks, 'lr': last lr}, updated step count).
 
-    Images (B, 3, H, W), targets (B,) class indices (or (B, K) soft targets after Mixup/CutMix).
+    ``model`` is what runs the step (DDP, compiled, token-labelling wrapper); ``ema_source`` the plain
+    model the EMA follows. Images (B, 3, H, W), targets (B,) class indices, (B, K) soft targets after
+    Mixup/CutMix or (B, K, 1 + N) token-labelling targets.
     """
     model.train()
     loss_sum, n_seen = 0.0, 0
     n_steps = len(loader)
     t0 = time.time()
-    bar = progress(loader, n_steps, f"epoch {epoch}", is_main)
+    bar = progress(batches(loader), n_steps, f"epoch {epoch}", is_main)
     for step, (images, targets) in enumerate(bar):
         images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
@@ -64,7 +85,7 @@ def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, e
         scaler.update()
         num_updates += 1
         if model_ema is not None:
-            model_ema.update(unwrap_model(model), step=num_updates)
+            model_ema.update(ema_source, step=num_updates)
         lr_scheduler.step_update(num_updates=num_updates)
         loss_sum += loss_value * images.shape[0]
         n_seen += images.shape[0]
@@ -80,13 +101,16 @@ def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, e
 
 @torch.no_grad()
 def evaluate(model, loader, device: torch.device, amp_dtype, num_classes: int, is_main: bool,
-             desc: str = "eval") -> dict:
-    """Loss, top-1 and top-5 accuracy (%) over the whole evaluation set, summed over all ranks."""
+             desc: str = "eval", confusion: bool = False) -> dict:
+    """Loss, top-1 and top-5 accuracy (%) over the whole evaluation set, summed over all ranks; with
+    ``confusion`` also the (K, K) confusion matrix (rows: true class, columns: top-1 prediction) as
+    ``'confusion'``."""
     model.eval()
     criterion = torch.nn.CrossEntropyLoss(reduction="sum")
     k5 = min(5, num_classes)
     sums = [0.0, 0.0, 0.0, 0.0]  # loss, correct@1, correct@5, count
-    for batch in progress(loader, len(loader), desc, is_main):
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64) if confusion else None
+    for batch in progress(batches(loader), len(loader), desc, is_main):
         if batch is None:  # every image of the batch was unreadable
             continue
         images, targets = batch[0].to(device, non_blocking=True), batch[1].to(device, non_blocking=True)
@@ -99,7 +123,13 @@ def evaluate(model, loader, device: torch.device, amp_dtype, num_classes: int, i
         sums[1] += round(acc1.item() * b / 100.0)  # timm's accuracy is a percentage of the batch
         sums[2] += round(acc5.item() * b / 100.0)
         sums[3] += b
+        if counts is not None:
+            pairs = targets.cpu() * num_classes + outputs.argmax(dim=1).cpu()
+            counts += torch.bincount(pairs, minlength=num_classes * num_classes)
     loss, c1, c5, n = all_reduce_sum(sums, device)
     if n == 0:
         raise RuntimeError("evaluation saw no readable image")
-    return {"loss": loss / n, "acc1": 100.0 * c1 / n, "acc5": 100.0 * c5 / n, "count": int(n)}
+    stats = {"loss": loss / n, "acc1": 100.0 * c1 / n, "acc5": 100.0 * c5 / n, "count": int(n)}
+    if counts is not None:
+        stats["confusion"] = all_reduce_tensor(counts, device).view(num_classes, num_classes).numpy()
+    return stats

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train or evaluate WaveFormer (any timm model) on an ImageNet-layout folder, DeiT style.
+"""Train or evaluate WaveFormer (any timm model) on an ImageNet-layout folder: DeiT's recipe, or the
+originals' (Wave-ViT / WaveFormer) with token labelling (``--token-label``, configs/wavemsa/wavemsa_*.py).
 
 Single process:   python image_classification/main.py --config CONFIG --data-path DATA
 Several:          torchrun --nproc_per_node=8 image_classification/main.py --config CONFIG --data-path DATA
@@ -12,6 +13,7 @@ import argparse
 import datetime
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -28,80 +30,97 @@ from timm.optim import create_optimizer_v2  # noqa: E402
 from timm.scheduler import create_scheduler_v2  # noqa: E402
 from timm.utils import ModelEmaV3  # noqa: E402
 
-from image_classification.checkpoint import (  # noqa: E402
-    finetune_state,
-    load_model_weights,
-    plain,
-    read_checkpoint,
-    rng_state,
-    save_atomic,
-    set_rng_state,
-)
+from image_classification import checkpoint  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
 from image_classification.data import build_datasets, build_loaders, epoch_seed, seed_all  # noqa: E402
-from image_classification.distributed import DistInfo, broadcast_buffers, cleanup, init_distributed  # noqa: E402
+from image_classification.distributed import DistInfo, average_bn_statistics, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
-from image_classification.errors import UsageError  # noqa: E402
 from image_classification.outputs import RunOutputs  # noqa: E402
-from wavemsa.checkpoint import load_state_dict  # noqa: E402
+from image_classification.report import per_class_report, write_report  # noqa: E402
+from image_classification.token_label import TokenLabelCrossEntropy, TrainForward  # noqa: E402
+from wavemsa.cli import (  # noqa: E402
+    existing_file,
+    fraction,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+from wavemsa.errors import InputError, run_main  # noqa: E402
 
 log = logging.getLogger("image_classification")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    """DeiT's options (same names), plus ``--config``, ``--amp`` and ``--auto-resume``."""
+    """DeiT's options (same names), the originals' token-labelling options, plus ``--config``, ``--amp``,
+    ``--auto-resume`` and ``--compile``. Values are checked when parsed (``wavemsa.cli`` types)."""
     p = argparse.ArgumentParser("WaveFormer ImageNet training and evaluation",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = p.add_argument
-    add("--config", default="", help="python config file of option assignments (e.g. configs/wavemsa/wavemsa_s.py)")
-    add("--batch-size", type=int, default=128, help="images per process and step")
-    add("--epochs", type=int, default=300)
+    add("--config", type=existing_file, default=None,
+        help="python config file of option assignments (e.g. configs/wavemsa/wavemsa_s.py)")
+    add("--batch-size", type=positive_int, default=128, help="images per process and step")
+    add("--epochs", type=positive_int, default=300)
+    add("--stop-epoch", type=positive_int, default=None,
+        help="train only the first N epochs of the --epochs schedule (a later --auto-resume continues it)")
     # model
     add("--model", default="wavemsa_s", help="timm model name (wavemsa_t/s/b/l or any timm model)")
-    add("--input-size", type=int, default=224, help="image side")
-    add("--drop", type=float, default=0.0, help="dropout before the classifier")
-    add("--drop-path", type=float, default=0.1, help="stochastic depth rate")
-    add("--model-ema", action=argparse.BooleanOptionalAction, default=True, help="keep an EMA of the weights")
-    add("--model-ema-decay", type=float, default=0.99996)
+    add("--input-size", type=positive_int, default=224, help="image side")
+    add("--drop", type=probability, default=0.0, help="dropout before the classifier")
+    add("--drop-path", type=probability, default=0.1, help="stochastic depth rate")
+    add("--model-ema", action=argparse.BooleanOptionalAction, default=False,
+        help="keep an EMA of the weights (off in the originals; DeiT turns it on)")
+    add("--model-ema-decay", type=probability, default=0.99996)
     add("--model-ema-force-cpu", action="store_true", help="keep the EMA copy on the CPU")
     # optimiser
     add("--opt", default="adamw", help="timm optimizer name")
-    add("--opt-eps", type=float, default=1e-8)
-    add("--opt-betas", type=float, nargs="+", default=None)
-    add("--clip-grad", type=float, default=None, help="gradient clipping threshold (none when unset)")
+    add("--opt-eps", type=positive_float, default=1e-8)
+    add("--opt-betas", type=probability, nargs="+", default=None)
+    add("--clip-grad", type=positive_float, default=None, help="gradient clipping threshold (none when unset)")
     add("--clip-mode", default="norm", choices=["norm", "value", "agc"])
-    add("--momentum", type=float, default=0.9)
-    add("--weight-decay", type=float, default=0.05)
+    add("--momentum", type=probability, default=0.9)
+    add("--weight-decay", type=non_negative_float, default=0.05)
     # schedule
     add("--sched", default="cosine", help="timm scheduler name")
-    add("--lr", type=float, default=5e-4, help="learning rate for a global batch of --lr-base-size")
-    add("--lr-base-size", type=int, default=512,
+    add("--lr", type=positive_float, default=5e-4, help="learning rate for a global batch of --lr-base-size")
+    add("--lr-base-size", type=non_negative_int, default=512,
         help="the lr is scaled by (batch size x processes) / this; 0 uses --lr as given")
-    add("--warmup-lr", type=float, default=1e-6)
-    add("--min-lr", type=float, default=1e-5)
-    add("--warmup-epochs", type=int, default=5)
-    add("--cooldown-epochs", type=int, default=0, help="epochs at --min-lr after the schedule (added to --epochs)")
-    add("--decay-epochs", type=float, default=30, help="step schedulers: epochs between decays")
-    add("--decay-rate", type=float, default=0.1)
+    add("--warmup-lr", type=non_negative_float, default=1e-6)
+    add("--min-lr", type=non_negative_float, default=1e-5)
+    add("--warmup-epochs", type=non_negative_int, default=5)
+    add("--cooldown-epochs", type=non_negative_int, default=0,
+        help="epochs at --min-lr after the schedule (added to --epochs)")
+    add("--decay-epochs", type=positive_float, default=30, help="step schedulers: epochs between decays")
+    add("--decay-rate", type=positive_float, default=0.1)
     add("--sched-on-updates", action="store_true", help="update the lr every step instead of every epoch")
     # augmentation
-    add("--color-jitter", type=float, default=0.4)
+    add("--color-jitter", type=non_negative_float, default=0.4)
     add("--aa", default="rand-m9-mstd0.5-inc1", help="timm auto-augment policy ('' for none)")
-    add("--smoothing", type=float, default=0.1, help="label smoothing")
-    add("--train-interpolation", default="bicubic")
+    add("--smoothing", type=probability, default=0.1, help="label smoothing")
+    add("--train-interpolation", default="bicubic",
+        choices=["bicubic", "bilinear", "nearest", "lanczos", "box", "hamming", "random"])
     add("--repeated-aug", action=argparse.BooleanOptionalAction, default=True)
-    add("--scale", type=float, nargs=2, default=(0.08, 1.0), help="RandomResizedCrop area range")
-    add("--hflip", type=float, default=0.5, help="horizontal flip probability")
-    add("--crop-pct", type=float, default=0.875, help="evaluation: centre crop of input_size / crop_pct")
-    add("--reprob", type=float, default=0.25, help="random erasing probability")
-    add("--remode", default="pixel")
-    add("--recount", type=int, default=1)
-    add("--mixup", type=float, default=0.8, help="mixup alpha (0 disables)")
-    add("--cutmix", type=float, default=1.0, help="cutmix alpha (0 disables)")
-    add("--cutmix-minmax", type=float, nargs="+", default=None)
-    add("--mixup-prob", type=float, default=1.0)
-    add("--mixup-switch-prob", type=float, default=0.5)
+    add("--scale", type=fraction, nargs=2, default=(0.08, 1.0), help="RandomResizedCrop area range")
+    add("--hflip", type=probability, default=0.5, help="horizontal flip probability")
+    add("--crop-pct", type=fraction, default=0.96, help="evaluation: centre crop of input_size / crop_pct")
+    add("--reprob", type=probability, default=0.25, help="random erasing probability")
+    add("--remode", default="pixel", choices=["const", "rand", "pixel"])
+    add("--recount", type=positive_int, default=1)
+    add("--mixup", type=non_negative_float, default=0.8, help="mixup alpha (0 disables)")
+    add("--cutmix", type=non_negative_float, default=1.0, help="cutmix alpha (0 disables)")
+    add("--cutmix-minmax", type=fraction, nargs=2, default=None)
+    add("--mixup-prob", type=probability, default=1.0)
+    add("--mixup-switch-prob", type=probability, default=0.5)
     add("--mixup-mode", default="batch", choices=["batch", "pair", "elem"])
+    # token labelling (the originals' names and defaults)
+    add("--token-label", action=argparse.BooleanOptionalAction, default=False,
+        help="train with dense label maps: auxiliary head, MixToken, token-labelling loss (Mixup/CutMix off)")
+    add("--token-label-data", default="", metavar="DIR", help="label maps, one file per training image")
+    add("--token-label-size", type=positive_int, default=None,
+        help="token-label grid side; must equal the model's last-stage grid (default: that grid)")
+    add("--dense-weight", type=non_negative_float, default=0.5, help="weight of the token (dense) loss")
+    add("--cls-weight", type=non_negative_float, default=1.0, help="weight of the class loss")
     # data, run
     add("--finetune", default="", help="start from these weights (classifier dropped when the classes differ)")
     add("--data-path", default="datasets/imagenet1k", help="folder with train/ and val/ class folders")
@@ -109,14 +128,16 @@ def get_parser() -> argparse.ArgumentParser:
     add("--device", default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")
     add("--amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
         help="torch.amp autocast dtype; auto: fp16 on CUDA, none on the CPU")
-    add("--seed", type=int, default=0)
+    add("--compile", action="store_true", help="run the training step through torch.compile (inductor)")
+    add("--seed", type=non_negative_int, default=0)
     add("--resume", default="", help="checkpoint to resume training from (or to evaluate with --eval)")
     add("--auto-resume", action="store_true", help="resume from OUTPUT_DIR/checkpoint.pth when it exists")
-    add("--eval", action="store_true", help="evaluate the --resume checkpoint and exit")
-    add("--num_workers", "--num-workers", dest="num_workers", type=int, default=10)
+    add("--eval", action="store_true",
+        help="evaluate the --resume checkpoint, write eval.json and the per-class report, and exit")
+    add("--num_workers", "--num-workers", dest="num_workers", type=non_negative_int, default=10)
     add("--pin-mem", action=argparse.BooleanOptionalAction, default=True)
-    add("--print-freq", type=int, default=50, help="steps between log lines when there is no progress bar")
-    add("--local-rank", "--local_rank", dest="local_rank", type=int, default=None,
+    add("--print-freq", type=positive_int, default=50, help="steps between log lines when there is no progress bar")
+    add("--local-rank", "--local_rank", dest="local_rank", type=non_negative_int, default=None,
         help="set by torch.distributed.launch without --use_env; LOCAL_RANK wins when present")
     return p
 
@@ -138,29 +159,92 @@ def amp_dtype(name: str, device: torch.device) -> torch.dtype | None:
     if name == "auto":
         name = "fp16" if device.type == "cuda" else "none"
     if name == "fp16" and device.type != "cuda":
-        raise UsageError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
+        raise InputError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
-def create_model(args, num_classes: int) -> torch.nn.Module:
-    """``timm.create_model`` after registering the WaveFormer models."""
+def check_options(args) -> None:
+    """Checks that involve several options (single values are checked by their argparse types)."""
+    if args.scale[0] > args.scale[1]:
+        raise InputError(f"--scale {args.scale[0]} {args.scale[1]}: the minimum is above the maximum")
+    if args.eval and not args.resume:
+        raise InputError("--eval needs --resume CHECKPOINT")
+    if args.eval:
+        return
+    if args.token_label and not args.token_label_data:
+        raise InputError("--token-label needs --token-label-data DIR (one label map per training image; make them "
+                         "with image_classification/make_token_labels.py, see datasets/README.md)")
+    if args.token_label_data and not args.token_label:
+        raise InputError(f"--token-label-data '{args.token_label_data}' is read only with --token-label")
+    if args.token_label and not Path(args.token_label_data).is_dir():
+        raise InputError(f"--token-label-data '{args.token_label_data}' is not a folder")
+    if args.token_label and (args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None):
+        log.info("token labelling: Mixup/CutMix off (MixToken takes their place, as in the originals)")
+        args.mixup, args.cutmix, args.cutmix_minmax = 0.0, 0.0, None
+
+
+def create_model(args, num_classes: int, token_label: bool = False) -> torch.nn.Module:
+    """``timm.create_model`` after registering the WaveFormer models; ``token_label`` adds the auxiliary
+    head (WaveFormer models only)."""
     import wavemsa  # noqa: F401  (registers wavemsa_t/s/b/l with timm)
+    from wavemsa.waveformer import MIN_INPUT_SIZE
 
     if not timm.is_model(args.model):
-        raise UsageError(f"unknown model '{args.model}' (WaveFormer models: {', '.join(timm.list_models('wavemsa*'))})")
+        raise InputError(f"unknown model '{args.model}' (WaveFormer models: {', '.join(timm.list_models('wavemsa*'))})")
+    wave = args.model.startswith("wavemsa")
+    if wave and args.input_size < MIN_INPUT_SIZE:
+        raise InputError(f"--input-size {args.input_size} is below {MIN_INPUT_SIZE}, the smallest image "
+                         f"'{args.model}' takes (its total stride)")
+    if token_label and not wave:
+        raise InputError(f"--token-label needs a model with the token-labelling head (wavemsa_*); "
+                         f"'{args.model}' has none")
     kwargs = {"num_classes": num_classes, "drop_path_rate": args.drop_path}
     if args.drop > 0:
         kwargs["drop_rate"] = args.drop
+    if token_label:
+        kwargs["token_label"] = True
     return timm.create_model(args.model, pretrained=False, **kwargs)
 
 
+def token_grid(model: torch.nn.Module, input_size: int) -> int:
+    """Side of the model's last-stage token grid at ``input_size``."""
+    return math.ceil(input_size / model.feature_info[-1]["reduction"])
+
+
 def build_criterion(args, mixup_active: bool) -> torch.nn.Module:
-    """Soft-target CE after Mixup/CutMix (which already smooths), label-smoothing CE, or plain CE."""
+    """The token-labelling loss; soft-target CE after Mixup/CutMix (which already smooths);
+    label-smoothing CE; or plain CE."""
+    if args.token_label:
+        return TokenLabelCrossEntropy(dense_weight=args.dense_weight, cls_weight=args.cls_weight)
     if mixup_active:
         return SoftTargetCrossEntropy()
     if args.smoothing > 0:
         return LabelSmoothingCrossEntropy(smoothing=args.smoothing)
     return torch.nn.CrossEntropyLoss()
+
+
+def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, info: DistInfo, ckpt: dict) -> dict:
+    """``--eval``: top-1 / top-5 / loss over the val split, ``eval.json`` and the per-class report
+    (``per_class.json`` / ``per_class.png``) in OUTPUT_DIR (or the checkpoint's folder)."""
+    stats = evaluate(model, val_loader, device, dtype, num_classes, info.is_main, confusion=True)
+    confusion = stats.pop("confusion")
+    log.info("eval %s on %d images: top-1 %.2f%% top-5 %.2f%% loss %.4f", args.resume, stats["count"],
+             stats["acc1"], stats["acc5"], stats["loss"])
+    if info.is_main:
+        out_dir = Path(args.output_dir or Path(args.resume).parent)
+        report = per_class_report(confusion, val_set.classes)
+        train_log = Path(args.resume).parent / "log.txt"  # the run's per-epoch figures, when it is ours
+        if train_log.is_file():
+            stats["per_epoch_test_acc1"] = [round(json.loads(ln)["test_acc1"], 4)
+                                            for ln in train_log.read_text().splitlines() if ln.strip()]
+        json_path, png_path = write_report(report, val_set.classes, out_dir)
+        stats.update(macro_f1=report["macro"]["f1"], per_class=str(json_path))
+        (out_dir / "eval.json").write_text(json.dumps(
+            {"checkpoint": args.resume, "checkpoint_epoch": ckpt.get("epoch"), "model": args.model,
+             "input_size": args.input_size, "crop_pct": args.crop_pct, "data_path": args.data_path, **stats},
+            indent=1) + "\n")
+        log.info("per-class precision / recall / F1 and confusion matrix: %s, %s", json_path, png_path)
+    return stats
 
 
 def run(args) -> dict:
@@ -172,40 +256,56 @@ def run(args) -> dict:
     if args.auto_resume and not args.resume and args.output_dir:
         last = Path(args.output_dir) / "checkpoint.pth"
         args.resume = str(last) if last.is_file() else ""
-    if args.eval and not args.resume:
-        raise UsageError("--eval needs --resume CHECKPOINT")
+    check_options(args)
     log.info("%s", json.dumps(vars(args), default=str))
     log.info("world size %d, device %s, autocast %s", info.world_size, device, dtype)
 
     seed_all(args.seed + info.rank)
-    train_set, val_set = build_datasets(args)
+    train_set, val_set = build_datasets(args, token_labels=args.token_label and not args.eval)
     num_classes = len(train_set.classes)
     log.info("data %s: %d train / %d val images, %d classes", args.data_path, len(train_set), len(val_set),
              num_classes)
 
-    model = create_model(args, num_classes)
+    eval_ckpt = checkpoint.read_checkpoint(args.resume) if args.eval else None
+    token_label = args.token_label or (eval_ckpt is not None and "aux_head.weight" in checkpoint.model_state(
+        eval_ckpt, args.resume))
+    model = create_model(args, num_classes, token_label)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log.info("model %s: %.2f M parameters", args.model, n_parameters / 1e6)
+    log.info("model %s: %.2f M parameters%s", args.model, n_parameters / 1e6,
+             " (with the token-labelling head)" if token_label else "")
+    if args.token_label and not args.eval:
+        grid = token_grid(model, args.input_size)
+        if args.token_label_size is None:
+            args.token_label_size = grid
+        elif args.token_label_size != grid:
+            raise InputError(f"--token-label-size {args.token_label_size} does not match the {grid}x{grid} "
+                             f"last-stage tokens of '{args.model}' at --input-size {args.input_size}; "
+                             f"use --token-label-size {grid}")
+        train_set.size = args.token_label_size
+        train_set.check_labels()
     if args.finetune and not args.eval:
-        try:  # a trainer checkpoint, a timm/DeiT one ('model', 'state_dict', 'module.' prefixes) or bare weights
-            state = load_state_dict(args.finetune)
-        except (OSError, ValueError, KeyError) as e:
-            raise UsageError(str(e)) from None
-        state, dropped = finetune_state(model, state)
-        load_model_weights(model, state, args.finetune, args.model, None, dropped)
-        log.info("fine-tuning from %s%s", args.finetune, f" (new {', '.join(dropped)})" if dropped else "")
+        new = checkpoint.load_finetune(model, args.finetune, args.model)
+        log.info("fine-tuning from %s%s", args.finetune, f" (new {', '.join(new)})" if new else "")
     model.to(device)
     model_ema = None
     if args.model_ema:
         model_ema = ModelEmaV3(model, decay=args.model_ema_decay,
                                device=torch.device("cpu") if args.model_ema_force_cpu else None)
     model_without_ddp = model
+    step_model = TrainForward(model) if args.token_label else model  # what runs the training step
     if info.distributed:
-        model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
+        step_model = torch.nn.parallel.DistributedDataParallel(
+            step_model, device_ids=[device.index] if device.type == "cuda" else None)
+    if args.compile:  # the training step; static shapes: fixed batch (drop_last) and image size
+        step_model = torch.compile(step_model, dynamic=False)
 
     train_loader, val_loader = build_loaders(args, train_set, val_set, info.rank, info.world_size,
                                              pin_memory=args.pin_mem and device.type == "cuda")
+    if args.eval:
+        checkpoint.load_model_weights(model, checkpoint.model_state(eval_ckpt, args.resume), args.resume,
+                                      args.model, eval_ckpt.get("args", {}).get("model"))
+        return run_eval(args, model, val_loader, val_set, device, dtype, num_classes, info, eval_ckpt)
+
     global_batch = args.batch_size * info.world_size
     lr = args.lr * global_batch / args.lr_base_size if args.lr_base_size > 0 else args.lr
     opt_kwargs = {"eps": args.opt_eps} if args.opt_eps is not None else {}
@@ -223,7 +323,7 @@ def run(args) -> dict:
     mixup_fn = None
     if mixup_active:
         if args.batch_size % 2:
-            raise UsageError(f"Mixup/CutMix need an even --batch-size, got {args.batch_size}")
+            raise InputError(f"Mixup/CutMix need an even --batch-size, got {args.batch_size}")
         mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, cutmix_minmax=args.cutmix_minmax,
                          prob=args.mixup_prob, switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
                          label_smoothing=args.smoothing, num_classes=num_classes)
@@ -233,45 +333,17 @@ def run(args) -> dict:
 
     start_epoch, max_accuracy = 0, 0.0
     if args.resume:
-        ckpt = read_checkpoint(args.resume)
-        if "model" not in ckpt:
-            raise UsageError(f"checkpoint '{args.resume}' has no 'model' entry (keys: {sorted(ckpt)[:8]})")
-        ckpt_model = ckpt.get("args", {}).get("model")
-        load_model_weights(model_without_ddp, ckpt["model"], args.resume, args.model, ckpt_model)
-        if not args.eval:
-            if "optimizer" not in ckpt:
-                raise UsageError(f"checkpoint '{args.resume}' has weights only (no optimizer state) and cannot "
-                                 "resume a run; start from it with --finetune instead")
-            optimizer.load_state_dict(ckpt["optimizer"])
-            lr_scheduler.load_state_dict(ckpt["lr_scheduler"])
-            scaler.load_state_dict(ckpt["scaler"])
-            if model_ema is not None:
-                if "model_ema" in ckpt:
-                    model_ema.module.load_state_dict(ckpt["model_ema"])
-                else:
-                    log.warning("checkpoint %s has no EMA weights; the EMA restarts from the model", args.resume)
-                    model_ema.set(model_without_ddp)
-            start_epoch = int(ckpt["epoch"]) + 1
-            max_accuracy = float(ckpt.get("max_accuracy", 0.0))
-            set_rng_state(ckpt["rng"])
-        log.info("loaded %s (epoch %s)", args.resume, ckpt.get("epoch"))
+        start_epoch, max_accuracy = checkpoint.resume(args.resume, model_without_ddp, args.model, optimizer,
+                                                      lr_scheduler, scaler, model_ema)
 
-    if args.eval:
-        stats = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
-        log.info("eval %s on %d images: top-1 %.2f%% top-5 %.2f%% loss %.4f", args.resume, stats["count"],
-                 stats["acc1"], stats["acc5"], stats["loss"])
-        if info.is_main and args.output_dir:
-            out = {"checkpoint": args.resume, "data_path": args.data_path, **stats}
-            (Path(args.output_dir) / "eval.json").write_text(json.dumps(out, indent=1) + "\n")
-        return stats
-
-    outputs = RunOutputs(args.output_dir, plain(vars(args)), start_epoch - 1 if args.resume else None) \
+    outputs = RunOutputs(args.output_dir, checkpoint.plain(vars(args)), start_epoch - 1 if args.resume else None) \
         if info.is_main and args.output_dir else None
     num_updates = start_epoch * len(train_loader)
     t_start = time.time()
     stats: dict = {}
-    log.info("training epochs %d..%d", start_epoch, num_epochs - 1)
-    for epoch in range(start_epoch, num_epochs):
+    end_epoch = min(num_epochs, args.stop_epoch or num_epochs)
+    log.info("training epochs %d..%d of %d", start_epoch, end_epoch - 1, num_epochs)
+    for epoch in range(start_epoch, end_epoch):
         t_epoch = time.time()
         # every random stream of this epoch derives from (seed, epoch, rank): a resumed run replays it exactly
         seed = epoch_seed(args.seed, epoch, info.rank)
@@ -279,16 +351,18 @@ def run(args) -> dict:
         train_loader.generator.manual_seed(seed)
         train_loader.sampler.set_epoch(epoch)
         train_stats, num_updates = train_one_epoch(
-            model, criterion, train_loader, optimizer, device, epoch, scaler=scaler, amp_dtype=dtype,
-            clip_grad=args.clip_grad, clip_mode=args.clip_mode, model_ema=model_ema, mixup_fn=mixup_fn,
-            lr_scheduler=lr_scheduler, num_updates=num_updates, is_main=info.is_main, print_freq=args.print_freq)
+            step_model, criterion, train_loader, optimizer, device, epoch, scaler=scaler, amp_dtype=dtype,
+            clip_grad=args.clip_grad, clip_mode=args.clip_mode, model_ema=model_ema, ema_source=model_without_ddp,
+            mixup_fn=mixup_fn, lr_scheduler=lr_scheduler, num_updates=num_updates, is_main=info.is_main,
+            print_freq=args.print_freq)
         lr_scheduler.step(epoch + 1)
-        broadcast_buffers(model_without_ddp)
+        average_bn_statistics(model_without_ddp, info.world_size)
         if model_ema is not None:
-            broadcast_buffers(model_ema.module)
+            average_bn_statistics(model_ema.module, info.world_size)
         test = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
         stats = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"],
-                 "test_loss": test["loss"], "test_acc1": test["acc1"], "test_acc5": test["acc5"]}
+                 "test_loss": test["loss"], "test_acc1": test["acc1"], "test_acc5": test["acc5"],
+                 "test_count": test["count"]}
         if model_ema is not None:
             ema = evaluate(model_ema.module, val_loader, device, dtype, num_classes, info.is_main, "eval EMA")
             stats.update(test_loss_ema=ema["loss"], test_acc1_ema=ema["acc1"], test_acc5_ema=ema["acc5"])
@@ -302,14 +376,8 @@ def run(args) -> dict:
                  f", EMA top-1 {stats['test_acc1_ema']:.2f}%" if model_ema is not None else "",
                  stats["epoch_time"])
         if outputs is not None:
-            weights = {"model": model_without_ddp.state_dict(), "epoch": epoch, "max_accuracy": max_accuracy,
-                       "args": plain(vars(args))}
-            if model_ema is not None:
-                weights["model_ema"] = model_ema.module.state_dict()
-            save_atomic({**weights, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
-                         "scaler": scaler.state_dict(), "rng": rng_state()}, Path(args.output_dir) / "checkpoint.pth")
-            if is_best:
-                save_atomic({**weights, "test_acc1": test["acc1"]}, Path(args.output_dir) / "best.pth")
+            checkpoint.save(args.output_dir, epoch, model_without_ddp, optimizer, lr_scheduler, scaler, model_ema,
+                            vars(args), train_set.classes, max_accuracy, test["acc1"] if is_best else None)
             outputs.write_epoch(stats)
     total = str(datetime.timedelta(seconds=int(time.time() - t_start)))
     log.info("training time %s, best top-1 %.2f%%", total, max_accuracy)
@@ -318,20 +386,14 @@ def run(args) -> dict:
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point: bad input ends with one ``error:`` line and exit status 2."""
-    parser = get_parser()
+def main(argv: list[str] | None = None) -> None:
+    """Parse the options (config file, then command line) and run; the process group is always closed."""
     try:
-        args = parse_with_config(parser, argv)
-        run(args)
-    except UsageError as e:
-        print(f"main.py: error: {e}", file=sys.stderr)
-        return 2
+        run(parse_with_config(get_parser(), argv))
     finally:
         cleanup()
     print(f"rank {os.environ.get('RANK', '0')} finished", flush=True)
-    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_main(main, prog="main.py"))

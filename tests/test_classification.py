@@ -20,7 +20,7 @@ from image_classification import main as ic_main  # noqa: E402
 from image_classification.checkpoint import read_checkpoint, save_atomic  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
 from image_classification.data import SafeImageFolder, collate_skip_none  # noqa: E402
-from image_classification.errors import UsageError  # noqa: E402
+from wavemsa.errors import InputError, run_main  # noqa: E402
 
 CONFIGS = ROOT / "image_classification" / "configs" / "wavemsa"
 
@@ -41,7 +41,8 @@ def test_config_applies_over_defaults(variant, drop_path, clip_grad):
     args = parse(["--config", str(CONFIGS / f"wavemsa_{variant}.py")])
     assert (args.model, args.drop_path, args.clip_grad) == (f"wavemsa_{variant}", drop_path, clip_grad)
     assert args.output_dir == f"checkpoints/wavemsa_{variant}"
-    assert args.epochs == 300 and args.lr == 5e-4  # untouched defaults
+    assert args.epochs == 310 and args.lr == 5e-4 and args.token_label and args.crop_pct == 0.96
+    assert not args.model_ema and args.mixup == 0 and args.cutmix == 0
     import wavemsa  # noqa: F401
 
     assert timm.is_model(args.model)
@@ -55,9 +56,9 @@ def test_command_line_wins_over_config():
 def test_unknown_config_key_is_named(tmp_path, capsys):
     cfg = tmp_path / "bad.py"
     cfg.write_text("model = 'wavemsa_t'\ndrop_pth = 0.1\n")
-    with pytest.raises(UsageError, match="drop_pth"):
+    with pytest.raises(InputError, match="drop_pth"):
         parse(["--config", str(cfg)])
-    assert ic_main.main(["--config", str(cfg)]) == 2
+    assert run_main(ic_main.main, ["--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "drop_pth" in err and str(cfg) in err and "Traceback" not in err
 
@@ -114,7 +115,8 @@ def test_bad_data_path_is_named(make, tiny_data, tmp_path, capsys):
         (path / "val").mkdir()
     elif make == "no_val":
         shutil.copytree(tiny_data / "train", path / "train")
-    rc = ic_main.main(["--model", "wavemsa_t", "--data-path", str(path), "--device", "cpu", "--input-size", "32"])
+    rc = run_main(ic_main.main, ["--model", "wavemsa_t", "--data-path", str(path), "--device", "cpu",
+                                 "--input-size", "32"])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert str(path) in err
@@ -129,7 +131,7 @@ def test_checkpoint_of_another_model_is_refused(tiny_data, tmp_path, capsys):
     save_atomic({"model": model.state_dict(), "epoch": 0, "args": {"model": "wavemsa_t"}}, ckpt)
     assert set(read_checkpoint(ckpt)) == {"model", "epoch", "args"}
     assert not list(tmp_path.glob(".*tmp"))  # the temporary file was renamed away
-    rc = ic_main.main(["--model", "wavemsa_s", "--data-path", str(tiny_data), "--device", "cpu",
+    rc = run_main(ic_main.main, ["--model", "wavemsa_s", "--data-path", str(tiny_data), "--device", "cpu",
                        "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
                        "--num_workers", "0"])
     err = capsys.readouterr().err
@@ -140,7 +142,7 @@ def test_checkpoint_of_another_model_is_refused(tiny_data, tmp_path, capsys):
 def test_corrupt_checkpoint_is_named(tiny_data, tmp_path, capsys):
     ckpt = tmp_path / "broken.pth"
     ckpt.write_bytes(b"\x00garbage")
-    rc = ic_main.main(["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu",
+    rc = run_main(ic_main.main, ["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu",
                        "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
                        "--num_workers", "0"])
     err = capsys.readouterr().err
@@ -198,3 +200,166 @@ def test_finetune_keeps_backbone_and_reinitialises_a_different_head():
             assert torch.equal(dst.state_dict()[k], v), k
     for k, v in head_before.items():
         assert torch.equal(dst.state_dict()[k], v)
+
+
+# ---- issue 14: evaluation counts, options checked when parsed, bad data named -------------------------
+@pytest.mark.parametrize("workers", [0, 2])
+def test_every_evaluation_pass_counts_exactly_the_readable_images(tiny_data, tmp_path, workers):
+    """Unreadable val images are left out of every pass alike (a remembered one used to be replaced by
+    its neighbour from the second pass on with --num_workers 0, scoring that neighbour twice)."""
+    import shutil
+
+    from torch.utils.data import DataLoader
+
+    from image_classification.data import ShardSampler, build_transform
+    from image_classification.engine import evaluate
+
+    val = tmp_path / "val"
+    shutil.copytree(tiny_data / "val", val)
+    (val / "3" / "broken.png").write_bytes(b"not an image")
+    (val / "7" / "empty.png").write_bytes(b"")
+    readable = len(list((tiny_data / "val").rglob("*.png")))
+    ds = SafeImageFolder(str(val), build_transform(False, parse(["--input-size", "32"])), on_error="drop")
+    loader = DataLoader(ds, batch_size=3, sampler=ShardSampler(len(ds), 0, 1), num_workers=workers,
+                        collate_fn=collate_skip_none)
+    import wavemsa  # noqa: F401
+
+    model = timm.create_model("wavemsa_t", num_classes=10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        passes = [evaluate(model, loader, torch.device("cpu"), None, 10, False) for _ in range(3)]
+    assert len(ds) == readable + 2
+    assert [p["count"] for p in passes] == [readable] * 3
+    assert all(p == passes[0] for p in passes)
+
+
+@pytest.mark.parametrize("argv,option", [
+    (["--batch-size", "0"], "--batch-size"), (["--epochs", "-2"], "--epochs"), (["--input-size", "0"], "--input-size"),
+    (["--lr", "0"], "--lr"), (["--crop-pct", "1.5"], "--crop-pct"), (["--smoothing", "2"], "--smoothing"),
+    (["--num_workers", "-1"], "--num_workers"), (["--drop-path", "-0.1"], "--drop-path"),
+    (["--scale", "0.5", "2"], "--scale"), (["--token-label-size", "0"], "--token-label-size"),
+    (["--config", "no_such_config.py"], "--config")])
+def test_bad_option_values_are_refused_when_parsed(argv, option, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and f"argument {option}" in err and "Traceback" not in err
+
+
+def test_bad_config_values_and_cross_option_problems_are_named(tiny_data, tmp_path, capsys):
+    cfg = tmp_path / "bad.py"
+    cfg.write_text("batch_size = 0\n")
+    with pytest.raises(InputError, match=r"bad\.py': batch_size = 0: must be a positive integer"):
+        parse(["--config", str(cfg)])
+    cfg.write_text("train_interpolation = 'cubic'\n")
+    with pytest.raises(InputError, match="train_interpolation = 'cubic': expected one of"):
+        parse(["--config", str(cfg)])
+    base = ["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu", "--num_workers", "0"]
+    for extra, message in [(["--input-size", "16"], "--input-size 16 is below 32"),
+                           (["--scale", "0.9", "0.5"], "--scale 0.9 0.5: the minimum is above the maximum"),
+                           (["--eval"], "--eval needs --resume"),
+                           (["--token-label-data", str(tmp_path)], "is read only with --token-label")]:
+        assert run_main(ic_main.main, base + extra, prog="main.py") == 2
+        err = capsys.readouterr().err
+        assert message in err and "Traceback" not in err, err
+
+
+def test_class_folder_without_images_is_named_with_its_split(tiny_data, tmp_path, capsys):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    for f in (data / "val" / "4").iterdir():
+        f.unlink()
+    (data / "val" / "4" / "notes.txt").write_text("no image here")
+    rc = run_main(ic_main.main, ["--model", "wavemsa_t", "--data-path", str(data), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert rc == 2 and f"class folder '{data / 'val' / '4'}' of the val split holds no images" in err
+
+
+def test_builtin_data_script_checks_its_options(tmp_path, capsys):
+    assert run_main(make_classification.main, ["--out", str(tmp_path / "d"), "--size", "16"]) == 2
+    assert "--size must be >= 32" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        make_classification.main(["--train-copies", "0"])
+    assert "argument --train-copies: must be a positive integer" in capsys.readouterr().err
+
+
+def test_per_class_report_is_sklearns_on_the_predictions():
+    import numpy as np
+    from sklearn.metrics import classification_report
+
+    from image_classification.report import per_class_report, predictions_from_confusion
+
+    rng = np.random.default_rng(0)
+    true = rng.integers(0, 4, 200)
+    pred = np.where(rng.random(200) < 0.7, true, rng.integers(0, 4, 200))
+    pred[true == 3] = 0  # class 3 never predicted: precision 0 by convention
+    confusion = np.zeros((4, 4), np.int64)
+    np.add.at(confusion, (true, pred), 1)
+    t, p = predictions_from_confusion(confusion)
+    assert sorted(zip(t, p)) == sorted(zip(true, pred))
+    report = per_class_report(confusion, ["a", "b", "c", "d"])
+    ref = classification_report(true, pred, labels=[0, 1, 2, 3], output_dict=True, zero_division=0)
+    for i, c in enumerate(report["classes"]):
+        for key in ("precision", "recall", "f1"):
+            assert c[key] == pytest.approx(ref[str(i)]["f1-score" if key == "f1" else key])
+        assert c["support"] == ref[str(i)]["support"]
+    assert report["macro"]["f1"] == pytest.approx(ref["macro avg"]["f1-score"])
+    assert report["accuracy"] == pytest.approx(ref["accuracy"]) and report["confusion_matrix"] == confusion.tolist()
+
+
+def test_eval_writes_the_per_class_report(tiny_data, tmp_path):
+    import json
+
+    import wavemsa  # noqa: F401
+
+    model = timm.create_model("wavemsa_t", num_classes=10, token_label=True)
+    ckpt = tmp_path / "tl.pth"
+    save_atomic({"model": model.state_dict(), "args": {"model": "wavemsa_t"}}, ckpt)
+    out = tmp_path / "ev"
+    assert run_main(ic_main.main, ["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu",
+                                   "--input-size", "32", "--batch-size", "4", "--eval", "--resume", str(ckpt),
+                                   "--num_workers", "0", "--output_dir", str(out)]) == 0
+    ev = json.loads((out / "eval.json").read_text())
+    report = json.loads((out / "per_class.json").read_text())
+    assert (out / "per_class.png").stat().st_size > 0
+    assert [c["name"] for c in report["classes"]] == [str(c) for c in range(10)]
+    assert [c["support"] for c in report["classes"]] == [2] * 10
+    assert sum(map(sum, report["confusion_matrix"])) == ev["count"] == 20
+    assert report["accuracy"] * 100 == pytest.approx(ev["acc1"])
+
+
+def test_configs_build_on_base_files(tmp_path):
+    """The recipes live once in configs/_base_/; a config overrides its base's values; a loop is refused."""
+    from image_classification.config import load_config
+
+    s384 = parse(["--config", str(CONFIGS / "wavemsa_s_384.py")])
+    assert (s384.input_size, s384.token_label_size, s384.lr, s384.epochs) == (384, 12, 5e-6, 30)
+    assert s384.token_label and s384.crop_pct == 0.96 and s384.model == "wavemsa_s"  # from wavemsa_s.py's base
+    deit = parse(["--config", str(CONFIGS / "wavemsa_b_deit.py")])
+    assert (deit.model, deit.mixup, deit.crop_pct, deit.model_ema, deit.token_label) == ("wavemsa_b", 0.8, 0.875,
+                                                                                          True, False)
+    (tmp_path / "a.py").write_text("_base_ = 'b.py'\nlr = 1.0\n")
+    (tmp_path / "b.py").write_text("_base_ = ['a.py']\n")
+    with pytest.raises(InputError, match="includes itself through _base_"):
+        load_config(tmp_path / "a.py")
+
+
+def test_finetune_between_plain_and_token_label_models(tmp_path):
+    """--finetune from a plain checkpoint into a token-labelling model keeps the backbone and head and starts
+    the auxiliary head new; the other way round the auxiliary head is left out."""
+    import wavemsa  # noqa: F401
+    from image_classification.checkpoint import load_finetune
+
+    plain = timm.create_model("wavemsa_t", num_classes=10)
+    tl = timm.create_model("wavemsa_t", num_classes=10, token_label=True)
+    save_atomic({"model": plain.state_dict()}, tmp_path / "plain.pth")
+    save_atomic({"model": tl.state_dict(), "args": {"model": "wavemsa_t"}}, tmp_path / "tl.pth")
+    student = timm.create_model("wavemsa_t", num_classes=10, token_label=True)
+    aux_before = student.aux_head.weight.clone()
+    assert load_finetune(student, tmp_path / "plain.pth", "wavemsa_t") == ("aux_head.bias", "aux_head.weight")
+    assert torch.equal(student.head.weight, plain.head.weight) and torch.equal(student.aux_head.weight, aux_before)
+    back = timm.create_model("wavemsa_t", num_classes=10)
+    assert load_finetune(back, tmp_path / "tl.pth", "wavemsa_t") == ("aux_head.bias", "aux_head.weight")
+    assert all(torch.equal(v, tl.state_dict()[k]) for k, v in back.state_dict().items())

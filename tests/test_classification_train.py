@@ -1,8 +1,10 @@
 """Classification trainer end to end in subprocesses: 2-process gloo training and evaluation through both
-launchers, and a run killed after its first epoch then resumed, compared with an uninterrupted run."""
+launchers; runs killed after their first epoch then resumed, compared with uninterrupted runs (one process,
+and two processes with token labelling); bf16 autocast and torch.compile on the CPU."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -24,7 +26,7 @@ pytestmark = pytest.mark.slow
 
 # a small but complete recipe: RandAugment, random erasing, Mixup/CutMix, repeated augmentation, EMA, drop path
 RECIPE = ["--model", "wavemsa_t", "--input-size", "32", "--batch-size", "8", "--device", "cpu",
-          "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "1", "--model-ema-decay", "0.9",
+          "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "1", "--model-ema", "--model-ema-decay", "0.9",
           "--num_workers", "1", "--print-freq", "2"]
 LOG_KEYS = {"epoch", "train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "n_parameters"}
 
@@ -90,34 +92,128 @@ def test_two_process_gloo_training_and_evaluation(data, tmp_path):
     assert e1["acc1"] == pytest.approx(rec["test_acc1"])
 
 
+def kill_after_first_epoch(cmd: list[str], out: Path) -> None:
+    """Start ``cmd`` writing to ``out`` and SIGKILL it (all its processes) once epoch 0 is logged."""
+    proc = subprocess.Popen([*cmd, "--output_dir", str(out)], cwd=ROOT, env=env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not ((out / "log.txt").exists() and (out / "log.txt").read_text().strip()):
+            assert proc.poll() is None and time.time() < deadline, "first epoch did not finish"
+            time.sleep(0.02)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # mid-way through the second epoch
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    assert torch.load(out / "checkpoint.pth", weights_only=True)["epoch"] == 0
+    assert len(records(out)) == 1
+
+
+def assert_same_run(straight: Path, resumed: Path, keys: tuple[str, ...], parts: tuple[str, ...]) -> None:
+    a, b = records(straight), records(resumed)
+    assert [r["epoch"] for r in b] == [r["epoch"] for r in a] == [0, 1]
+    for key in keys:
+        assert b[1][key] == pytest.approx(a[1][key], rel=1e-6, abs=1e-8), key
+    ca, cb = (torch.load(d / "checkpoint.pth", weights_only=True) for d in (straight, resumed))
+    for part in parts:
+        for k, v in ca[part].items():
+            torch.testing.assert_close(cb[part][k], v, rtol=1e-5, atol=1e-7, msg=f"{part}.{k}")
+
+
 def test_killed_run_resumes_to_the_same_result(data, tmp_path):
     cmd = [sys.executable, str(MAIN), *RECIPE, "--epochs", "2", "--data-path", str(data)]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     run([*cmd, "--output_dir", str(straight)])
-
-    proc = subprocess.Popen([*cmd, "--output_dir", str(killed)], cwd=ROOT, env=env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.time() + 240
-        while not ((killed / "log.txt").exists() and (killed / "log.txt").read_text().strip()):
-            assert proc.poll() is None and time.time() < deadline, "first epoch did not finish"
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)  # mid-way through the second epoch
-    finally:
-        proc.kill()
-        proc.wait()
-    assert torch.load(killed / "checkpoint.pth", weights_only=True)["epoch"] == 0
-    assert len(records(killed)) == 1
-
+    kill_after_first_epoch(cmd, killed)
     run([*cmd, "--output_dir", str(killed), "--auto-resume"])
-    a, b = records(straight), records(killed)
-    assert [r["epoch"] for r in b] == [0, 1]
-    for key in ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema"):
-        assert b[1][key] == pytest.approx(a[1][key], rel=1e-6, abs=1e-8), key
-    ca, cb = (torch.load(d / "checkpoint.pth", weights_only=True) for d in (straight, killed))
-    for part in ("model", "model_ema"):
-        for k, v in ca[part].items():
-            torch.testing.assert_close(cb[part][k], v, rtol=1e-5, atol=1e-7, msg=f"{part}.{k}")
+    assert_same_run(straight, killed, ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema"),
+                    ("model", "model_ema"))
+
+
+@pytest.fixture(scope="module")
+def token_data(tmp_path_factory) -> tuple[Path, Path]:
+    """20 train / 10 val digits and their 2 x 2 label maps from a (random) WaveFormer-T teacher, made by
+    make_token_labels.py under torchrun with two processes."""
+    root = tmp_path_factory.mktemp("tl")
+    make_classification.build(root / "data", size=32, train_copies=2, val_copies=1, max_per_class=1)
+    import timm
+
+    import wavemsa  # noqa: F401
+
+    torch.manual_seed(0)
+    torch.save({"model": timm.create_model("wavemsa_t", num_classes=10).state_dict()}, root / "teacher.pth")
+    p = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+             str(ROOT / "image_classification" / "make_token_labels.py"), str(root / "data" / "train"),
+             str(root / "labels"), "--teacher", "wavemsa_t", "--teacher-checkpoint", str(root / "teacher.pth"),
+             "--img-size", "64", "--topk", "5", "--device", "cpu", "--workers", "0"])
+    assert "wrote 20 label maps (grid 2x2, top-5)" in p.stdout
+    assert len(list((root / "labels").rglob("*.pt"))) == 20
+    return root / "data", root / "labels"
+
+
+def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result(token_data, tmp_path):
+    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0 and
+    resumed, it ends where an uninterrupted 2-process run ends."""
+    data, labels = token_data
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(MAIN),
+           "--model", "wavemsa_t", "--input-size", "64", "--batch-size", "4", "--device", "cpu", "--epochs", "2",
+           "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "1", "--num_workers", "1",
+           "--data-path", str(data), "--token-label", "--token-label-data", str(labels), "--token-label-size", "2",
+           "--train-interpolation", "random", "--no-repeated-aug", "--model-ema", "--model-ema-decay", "0.9"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    p = run([*cmd, "--output_dir", str(straight)], timeout=400)
+    assert "rank 0 finished" in p.stdout + p.stderr and "rank 1 finished" in p.stdout + p.stderr
+    ckpt = torch.load(straight / "checkpoint.pth", weights_only=True)
+    assert {"aux_head.weight", "head.weight"} <= set(ckpt["model"]) and not any(
+        k.startswith(("module.", "model.")) for k in ckpt["model"])  # the plain model's keys
+    assert all(r["test_count"] == 10 for r in records(straight))
+    kill_after_first_epoch(cmd, killed)
+    run([*cmd, "--output_dir", str(killed), "--auto-resume"], timeout=400)
+    assert_same_run(straight, killed, ("train_loss", "test_loss", "test_acc1", "lr", "test_loss_ema"),
+                    ("model", "model_ema"))
+
+
+def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
+    """--amp bf16 on the CPU: finite losses that go down over a few steps on a fixed small set, and a
+    checkpoint that resumes (the next epoch continues from the trained weights, not from scratch)."""
+    from image_classification import main as ic_main
+
+    data = tmp_path / "data"
+    make_classification.build(data, size=32, train_copies=1, val_copies=1, max_per_class=1)
+    argv = ["--model", "wavemsa_t", "--data-path", str(data), "--input-size", "32", "--batch-size", "5",
+            "--device", "cpu", "--amp", "bf16", "--lr", "2e-3", "--lr-base-size", "0", "--warmup-epochs", "0",
+            "--min-lr", "2e-3", "--aa", "", "--reprob", "0", "--scale", "1", "1", "--hflip", "0", "--smoothing", "0",
+            "--mixup", "0", "--cutmix", "0", "--no-repeated-aug", "--num_workers", "0", "--drop-path", "0",
+            "--output_dir", str(tmp_path / "out")]
+    ic_main.main([*argv, "--epochs", "3"])  # constant lr (min-lr = lr): more epochs do not change it
+    first = records(tmp_path / "out")
+    losses = [r["train_loss"] for r in first]
+    assert all(map(math.isfinite, losses)) and losses[-1] < 0.6 * losses[0], losses
+    ic_main.main([*argv, "--epochs", "4", "--auto-resume"])
+    after = records(tmp_path / "out")
+    assert [r["epoch"] for r in after] == list(range(4)) and after[:3] == first
+    assert math.isfinite(after[3]["train_loss"]) and after[3]["train_loss"] < 0.6 * losses[0]
+
+
+def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
+    """--compile (inductor) runs the token-labelling training step (MixToken boxes outside the graph) with
+    the eager losses, within float tolerance."""
+    from image_classification import main as ic_main
+
+    data, labels = token_data
+    argv = ["--model", "wavemsa_t", "--data-path", str(data), "--input-size", "64", "--batch-size", "4",
+            "--device", "cpu", "--epochs", "1", "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "0",
+            "--num_workers", "0", "--token-label", "--token-label-data", str(labels), "--no-repeated-aug"]
+    ic_main.main([*argv, "--output_dir", str(tmp_path / "eager")])
+    ic_main.main([*argv, "--output_dir", str(tmp_path / "compiled"), "--compile"])
+    (eager,), (compiled,) = records(tmp_path / "eager"), records(tmp_path / "compiled")
+    # the losses of the training steps and of the trained models (the weights themselves are not compared:
+    # AdamW's first steps move a weight by about lr whatever the size of its gradient, so float noise in a
+    # near-zero gradient can move it either way)
+    for key in ("train_loss", "test_loss", "test_acc1"):
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-5), key
 
 
 def test_ddp_gets_gradients_in_the_layout_of_its_buckets(tmp_path):

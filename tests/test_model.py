@@ -79,8 +79,8 @@ def test_forward_head_contract():
 
 def test_token_label_outputs():
     model = timm.create_model("wavemsa_t", num_classes=4, token_label=True)
-    cls, aux = model(torch.randn(2, 3, 64, 64))
-    assert cls.shape == (2, 4) and aux.shape == (2, 4, 4)
+    cls, aux, box = model.forward_train(torch.randn(2, 3, 64, 64))
+    assert cls.shape == (2, 4) and aux.shape == (2, 4, 4) and len(box) == 4
     model.eval()
     x = torch.randn(2, 3, 64, 64)
     tokens = model.forward_tokens_head(model.forward_features(x).flatten(2).transpose(1, 2))

@@ -49,27 +49,12 @@ def _load_safetensors(path: str) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
 
 
-def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
-    """Read the model weights of a checkpoint: a PyTorch file (classification trainer, timm, or a bare state
-    dict), a ``.safetensors`` file, or a timm model folder (its ``model.safetensors``).
-
-    PyTorch files are read with ``weights_only=True``: a checkpoint that needs arbitrary pickled objects is
-    refused.
-    """
+def read_checkpoint(path: str | os.PathLike) -> Mapping:
+    """The whole object saved in a PyTorch checkpoint file, read with ``weights_only=True`` (a checkpoint that
+    needs arbitrary pickled objects is refused); it must be a dict. Errors name the file."""
     path = os.fspath(path)
-    if os.path.isdir(path):
-        folder, path = path, os.path.join(path, SAFETENSORS_NAME)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"{folder} is a folder without {SAFETENSORS_NAME} (not a timm model folder)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    if path.endswith(".safetensors"):
-        if use_ema:
-            raise KeyError(f"{path}: use_ema=True but a safetensors file holds one set of weights")
-        state = _load_safetensors(path)
-        if not state:
-            raise ValueError(f"{path}: holds no tensors")
-        return filter_classification_state_dict(state)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
@@ -77,6 +62,28 @@ def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str,
                          f"{str(err).splitlines()[0] if str(err) else ''})") from err
     if not isinstance(ckpt, Mapping):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(ckpt).__name__}")
+    return ckpt
+
+
+def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str, torch.Tensor]:
+    """Read the model weights of a checkpoint: a PyTorch file (classification trainer, timm, or a bare state
+    dict; through :func:`read_checkpoint`), a ``.safetensors`` file, or a timm model folder (its
+    ``model.safetensors``)."""
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        folder, path = path, os.path.join(path, SAFETENSORS_NAME)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{folder} is a folder without {SAFETENSORS_NAME} (not a timm model folder)")
+    if path.endswith(".safetensors"):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+        if use_ema:
+            raise KeyError(f"{path}: use_ema=True but a safetensors file holds one set of weights")
+        state = _load_safetensors(path)
+        if not state:
+            raise ValueError(f"{path}: holds no tensors")
+        return filter_classification_state_dict(state)
+    ckpt = read_checkpoint(path)
     try:
         state = filter_classification_state_dict(ckpt, use_ema)
     except KeyError as err:

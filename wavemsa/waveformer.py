@@ -31,6 +31,7 @@ from . import fastpath
 from .attention import Attention, ClassAttention, WaveAttention
 from .checkpoint import check_weights_fit, filter_classification_state_dict
 from .fuse import ConvBnReLU, fuse_for_inference
+from .token_label import Box, rand_token_box, swap_box
 from .wave_conv import WaveConv1x1
 
 __all__ = ["WaveFormer", "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "MIN_INPUT_SIZE"]
@@ -218,7 +219,9 @@ class WaveFormer(nn.Module):
         stem_hidden_dim, embed_dims, num_heads, mlp_ratios, depths, sr_ratios: per-stage settings.
         wave_stages: how many leading stages use WaveMSA (2, as in Wave-ViT; the seed code used 3).
         drop_path_rate: stochastic depth, linearly increasing over the blocks.
-        token_label: add the token-labelling auxiliary head (dense per-token logits).
+        token_label: add the token-labelling auxiliary head (dense per-token logits, as Wave-ViT); the
+            logits of ``forward`` / ``forward_head`` are then ``cls + 0.5 * max over tokens of aux``.
+        mix_token: MixToken in ``forward_train`` (default: on with ``token_label``).
         wave: the wavelet of the WBB (``'haar'`` as in the paper).
         drop_rate: dropout before the classifier.
         global_pool: ``'token'`` (class attention over [mean token; tokens], the paper's head), ``'avg'`` (mean
@@ -235,7 +238,7 @@ class WaveFormer(nn.Module):
                  depths: Sequence[int] = (3, 4, 6, 3), sr_ratios: Sequence[int] = (4, 2, 1, 1),
                  wave_stages: int = 2, drop_path_rate: float = 0.0, token_label: bool = False,
                  wave: str = "haar", drop_rate: float = 0.0, global_pool: str = "token", norm_eps: float = 1e-6,
-                 device=None, dtype=None) -> None:
+                 mix_token: bool | None = None, device=None, dtype=None) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
         if not 0 <= wave_stages <= len(depths):
@@ -266,8 +269,12 @@ class WaveFormer(nn.Module):
         self.norm = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()
-        self.aux_head = ((nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity())
-                         if token_label else None)
+        # token labelling (Wave-ViT / VOLO): per-token logits, MixToken boxes on the last-stage grid
+        self.token_label = token_label
+        self.mix_token = token_label if mix_token is None else mix_token
+        self.beta = 1.0  # MixToken's box area fraction ~ 1 - Beta(beta, beta)
+        self.pooling_scale = self.feature_info[-1]["reduction"] // self.feature_info[0]["reduction"]
+        self.aux_head = nn.Linear(dim, num_classes, **dd) if token_label and num_classes > 0 else None
         self.apply(self._init_weights)
         self._weights_in_gradient_layout()
 
@@ -329,9 +336,8 @@ class WaveFormer(nn.Module):
             self.global_pool = global_pool
         dim = self.num_features
         self.head = (nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()).train(self.training)
-        if self.aux_head is not None:
-            self.aux_head = (nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()).train(
-                self.training)
+        self.aux_head = (nn.Linear(dim, num_classes, **dd).train(self.training)
+                         if self.token_label and num_classes > 0 else None)
 
     def forward_intermediates(self, x: torch.Tensor, indices: int | list[int] | None = None, norm: bool = False,
                               stop_early: bool = False, output_fmt: str = "NCHW",
@@ -383,26 +389,65 @@ class WaveFormer(nn.Module):
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         """Last-stage map (B, C, H, W) -> logits (B, num_classes), or pooled features with pre_logits; with
-        ``global_pool=''`` the map itself."""
+        ``global_pool=''`` the map itself.
+
+        With the token-labelling head the logits are ``cls + 0.5 * aux.max(1)`` (aux: (B, N, num_classes)
+        per-token logits), the prediction Wave-ViT and VOLO evaluate.
+        """
         if self.global_pool == "":
             return x
         x = x.flatten(2).transpose(1, 2)  # tokens (B, N, C)
-        x = self.forward_tokens_head(x)[:, 0] if self.global_pool == "token" else x.mean(dim=1)
-        x = self.head_drop(x)
-        return x if pre_logits else self.head(x)
+        if self.global_pool == "avg":
+            x = self.head_drop(x.mean(dim=1))
+            return x if pre_logits else self.head(x)
+        x = self.head_drop(self.forward_tokens_head(x))
+        if pre_logits:
+            return x[:, 0]
+        out = self.head(x[:, 0])
+        if self.aux_head is not None:
+            out = out + 0.5 * self.aux_head(x[:, 1:]).max(dim=1).values
+        return out
 
-    def forward(self, x: torch.Tensor):
-        """Logits (B, num_classes). With the token-labelling head: ``(cls_logits, aux_logits (B, N, K))``
-        in training mode, ``cls_logits + 0.5 * aux_logits.max(1)`` in eval mode (as in Wave-ViT/VOLO)."""
-        x = self.forward_features(x)
-        if self.aux_head is None:
-            return self.forward_head(x)
-        tokens = self.forward_tokens_head(x.flatten(2).transpose(1, 2))
-        cls = self.head(self.head_drop(tokens[:, 0]))
-        aux = self.aux_head(tokens[:, 1:])
-        if self.training:
-            return cls, aux
-        return cls + 0.5 * aux.max(dim=1).values
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes): ``forward_head(forward_features(x))`` in training and evaluation."""
+        return self.forward_head(self.forward_features(x))
+
+    @torch.jit.ignore
+    def forward_train(self, x: torch.Tensor, box: Box | None = None):
+        """The training pass of token labelling, separate from ``forward`` as in timm's VOLO.
+
+        With the auxiliary head, returns ``(cls_logits (B, K), aux_logits (B, N, K), box)``. In training mode
+        with ``mix_token``, MixToken replaces the stem's tokens inside ``box`` (last-stage grid, scaled by
+        ``pooling_scale``; drawn by :func:`~wavemsa.token_label.rand_token_box` when None) with those of
+        the image ``x.flip(0)``, and the auxiliary logits come back un-mixed by the same box, so token n of
+        sample b is always predicted for image b's own content (the class logits see the mixed image: their
+        target mixes by the box's area). ``box`` is (y1, x1, y2, x2), end exclusive, (0, 0, 0, 0) when
+        nothing was mixed. Without the auxiliary head (or with ``global_pool`` other than 'token') returns
+        ``forward(x)``.
+        """
+        if self.aux_head is None or self.global_pool != "token":
+            return self.forward(x)
+        used: list[tuple[Box, tuple[int, int]]] = []
+
+        def mix(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
+            B, H, W, C = out.shape  # the stem's (B, H/4, W/4, C) map
+            grid = (math.ceil(H / self.pooling_scale), math.ceil(W / self.pooling_scale))
+            drawn = box if box is not None else rand_token_box(grid, self.beta)
+            used.append((drawn, grid))
+            return swap_box(out.reshape(B, H * W, C), (H, W), drawn, self.pooling_scale).reshape(B, H, W, C)
+
+        hook = self.stages[0].embed.register_forward_hook(mix) if self.mix_token and self.training else None
+        try:
+            x = self.forward_features(x)
+        finally:
+            if hook is not None:
+                hook.remove()
+        x = self.head_drop(self.forward_tokens_head(x.flatten(2).transpose(1, 2)))
+        cls, aux = self.head(x[:, 0]), self.aux_head(x[:, 1:])
+        if not used:
+            return cls, aux, (0, 0, 0, 0)
+        drawn, grid = used[0]
+        return cls, swap_box(aux, grid, drawn), drawn
 
     @torch.jit.ignore
     def fuse(self) -> "WaveFormer":

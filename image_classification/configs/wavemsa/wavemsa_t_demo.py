@@ -14,6 +14,7 @@ warmup_epochs = 1
 sched_on_updates = True
 min_lr = 1e-5
 drop_path = 0.05
+model_ema = True
 model_ema_decay = 0.998
 aa = 'rand-m6-mstd0.5-inc1'
 mixup = 0.0

@@ -1,0 +1,152 @@
+"""Dense label maps of token labelling in the published TokenLabeling / LV-ViT format, and the targets
+the trainer makes from them.
+
+Format (what ``generate_label.py`` of zihangJiang/TokenLabeling wrote for the NFNet-F6 maps, and what
+``make_token_labels.py`` writes): one file per training image, at the image's path relative to the split
+folder with the name cut at its first dot and ``.pt`` appended (``LABELS/n01440764/n01440764_10026.pt``
+for ``train/n01440764/n01440764_10026.JPEG``). Each file is ``torch.save`` of one float16 tensor of shape
+(2, k, H, W): ``[0]`` the teacher's k largest class scores (logits) at every cell of an H x W grid, in
+decreasing order, ``[1]`` their class indices (float16 holds integers exactly up to 2048). The grid covers
+the centre square of the image of side ``crop_pct`` x min(width, height), what a timm evaluation transform
+showed the teacher (``crop_pct`` 1.0 for the NFNet-F6 maps, made with ``--img-size 576 --crop-pct 1.0``).
+A ``meta.json`` next to the class folders (written by ``make_token_labels.py``, absent from the published
+maps) records the teacher, the classes and ``crop_pct``.
+
+Targets: the teacher's scores are placed in a (K, H, W) map (0 outside the top k, as the originals), the
+image's random crop box is mapped into grid coordinates (flipped with the image), the map is resampled to
+the crop (bilinear samples averaged over each output cell, like ``roi_align``; cells outside the grid take
+its border value) at 1 x 1 (the class target) and S x S (the token targets), and a softmax over the classes
+gives the target distributions, label-smoothed: ``(1 - s) * p + s / K``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from wavemsa.errors import InputError
+
+MAX_CLASSES = 2048  # float16 stores the class indices exactly up to here
+META_FILE = "meta.json"
+
+
+def label_path(label_root: str | Path, image_path: str | Path, split_root: str | Path) -> Path:
+    """The label file of ``image_path`` (an image under ``split_root``) inside ``label_root``."""
+    rel = Path(image_path).relative_to(split_root)
+    return Path(label_root) / rel.parent / (rel.name.split(".")[0] + ".pt")
+
+
+def write_label_map(path: str | Path, scores: torch.Tensor, indices: torch.Tensor) -> None:
+    """Save top-k ``scores`` and class ``indices`` (each (k, H, W)) as one (2, k, H, W) float16 tensor,
+    atomically (a temporary file renamed over ``path``)."""
+    if indices.numel() and int(indices.max()) >= MAX_CLASSES:
+        raise InputError(f"label map '{path}': class index {int(indices.max())} does not fit the float16 "
+                         f"format (at most {MAX_CLASSES} classes)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(torch.stack([scores.detach().cpu().half(), indices.detach().cpu().half()]), tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_label_map(path: str | Path, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k scores (k, H, W) float32 and class indices (k, H, W) int64 of one label file; a missing,
+    unreadable or malformed file (wrong shape, indices outside ``num_classes``) is an ``InputError``
+    naming it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"label map '{path}' does not exist (one file per training image is needed; see "
+                         "datasets/README.md)")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
+        raise InputError(f"label map '{path}' is not a readable torch file ({type(err).__name__})") from None
+    if not isinstance(data, torch.Tensor) or data.dim() != 4 or data.shape[0] != 2 or 0 in data.shape:
+        shape = tuple(data.shape) if isinstance(data, torch.Tensor) else type(data).__name__
+        raise InputError(f"label map '{path}' holds {shape}; expected a (2, k, H, W) tensor of top-k scores "
+                         "and class indices")
+    scores, idx = data[0].float(), data[1].float()
+    if not torch.isfinite(scores).all():
+        raise InputError(f"label map '{path}' holds non-finite scores")
+    if not torch.equal(idx, idx.round()) or int(idx.min()) < 0 or int(idx.max()) >= num_classes:
+        raise InputError(f"label map '{path}' holds class indices in [{int(idx.min())}, {int(idx.max())}], "
+                         f"not integers below the dataset's {num_classes} classes")
+    return scores, idx.long()
+
+
+def read_meta(label_root: str | Path) -> dict | None:
+    """``meta.json`` of a label folder, or None (the published maps have none)."""
+    path = Path(label_root) / META_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputError(f"'{path}' is not readable JSON ({err})") from None
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A training crop of an image of ``image_size`` (width, height): the box (top, left, height, width)
+    in image pixels, mirrored horizontally afterwards when ``flipped``."""
+
+    top: float
+    left: float
+    height: float
+    width: float
+    image_size: tuple[int, int]
+    flipped: bool = False
+
+
+def crop_in_grid(crop: Crop, grid: tuple[int, int], crop_pct: float = 1.0) -> tuple[float, float, float, float]:
+    """The crop box as (x0, y0, x1, y1) in the coordinates of a label grid of ``grid`` = (H, W) cells laid
+    over the image's centre square of side ``crop_pct`` x min(width, height) (cell (i, j) spans
+    [j, j + 1) x [i, i + 1))."""
+    W, H = crop.image_size
+    side = crop_pct * min(W, H)
+    ox, oy = (W - side) / 2, (H - side) / 2
+    sx, sy = grid[1] / side, grid[0] / side
+    return ((crop.left - ox) * sx, (crop.top - oy) * sy,
+            (crop.left + crop.width - ox) * sx, (crop.top + crop.height - oy) * sy)
+
+
+def resample(maps: torch.Tensor, box: tuple[float, float, float, float], size: tuple[int, int]) -> torch.Tensor:
+    """``maps`` (C, H, W) over ``box`` = (x0, y0, x1, y1) in grid coordinates, resampled to ``size`` =
+    (h, w) cells: each output cell averages n x n bilinear samples at its sub-cell centres (n = the cell's
+    extent in grid cells, rounded up, at most 16), cells outside the grid take its border value."""
+    C, H, W = maps.shape
+    x0, y0, x1, y1 = box
+    h, w = size
+    n = min(16, max(1, math.ceil(max((x1 - x0) / w, (y1 - y0) / h))))
+    xs = x0 + (torch.arange(w * n, dtype=torch.float32) + 0.5) * ((x1 - x0) / (w * n))
+    ys = y0 + (torch.arange(h * n, dtype=torch.float32) + 0.5) * ((y1 - y0) / (h * n))
+    gy, gx = torch.meshgrid(ys / H * 2 - 1, xs / W * 2 - 1, indexing="ij")  # align_corners=False coordinates
+    grid = torch.stack([gx, gy], dim=-1)[None]
+    samples = F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return F.avg_pool2d(samples, n)[0] if n > 1 else samples[0]
+
+
+def token_targets(scores: torch.Tensor, indices: torch.Tensor, num_classes: int, crop: Crop, size: int,
+                  smoothing: float = 0.1, crop_pct: float = 1.0) -> torch.Tensor:
+    """The token-labelling target of one training crop: (K, 1 + size * size), column 0 the class target
+    (the whole crop), then the size x size token targets in row-major order (as the model's tokens), each a
+    label-smoothed distribution over the K classes. ``scores`` / ``indices``: (k, H, W) from a label file."""
+    H, W = scores.shape[-2:]
+    dense = torch.zeros(num_classes, H, W).scatter_(0, indices, scores)
+    box = crop_in_grid(crop, (H, W), crop_pct)
+    whole = resample(dense, box, (1, 1)).reshape(num_classes, 1)
+    tokens = resample(dense, box, (size, size))
+    if crop.flipped:
+        tokens = tokens.flip(-1)
+    logits = torch.cat([whole, tokens.reshape(num_classes, -1)], dim=1)
+    return logits.softmax(dim=0) * (1.0 - smoothing) + smoothing / num_classes

@@ -1,0 +1,238 @@
+#!/usr/bin/env python
+"""Make token-labelling label maps for any ImageNet-layout training folder with any timm model as teacher.
+
+    python image_classification/make_token_labels.py DATA/train LABELS --teacher MODEL \\
+        [--teacher-checkpoint CKPT | --pretrained] --img-size 576 --crop-pct 1.0 --topk 5 [--grid G]
+    torchrun --nproc_per_node=8 image_classification/make_token_labels.py ...   (images sharded over ranks)
+
+As LV-ViT's generate_label.py made the NFNet-F6 maps: each image goes through the teacher's evaluation
+transform (shorter side to img_size / crop_pct, centre crop img_size), the teacher's last feature map goes
+through its classifier at every position (dense class scores), and the top-k scores and class indices of
+every cell are saved in the published format (image_classification/label_maps.py, datasets/README.md),
+one file per image at the image's relative path. Files already present are skipped (re-running resumes),
+each is written atomically, and LABELS/meta.json records the teacher, the classes and the transform.
+The teacher's accuracy on the mean of its dense scores is reported (as generate_label.py did).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository root importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import timm  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from timm.data import create_transform, resolve_data_config  # noqa: E402
+from torch import nn  # noqa: E402
+from torch.utils.data import DataLoader, Subset  # noqa: E402
+
+from image_classification.checkpoint import model_state, read_checkpoint  # noqa: E402
+from image_classification.data import SafeImageFolder, check_split_folder, collate_skip_none  # noqa: E402
+from image_classification.distributed import all_reduce_sum, cleanup, init_distributed  # noqa: E402
+from image_classification.engine import progress  # noqa: E402
+from image_classification.label_maps import MAX_CLASSES, META_FILE, label_path, write_label_map  # noqa: E402
+from wavemsa.checkpoint import load_weights  # noqa: E402
+from wavemsa.cli import existing_dir, existing_file, fraction, non_negative_int, positive_int  # noqa: E402
+from wavemsa.errors import InputError, run_main  # noqa: E402
+
+log = logging.getLogger("make_token_labels")
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser("make_token_labels.py", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("data", type=existing_dir, help="training split folder: DATA/train/<class>/<images>")
+    p.add_argument("out", help="label folder to write (LABELS/<class>/<image>.pt)")
+    p.add_argument("--teacher", required=True, help="timm model name of the teacher (wavemsa_* included)")
+    p.add_argument("--teacher-checkpoint", type=existing_file, default="",
+                   help="teacher weights (trainer checkpoint, timm / DeiT checkpoint or bare state dict)")
+    p.add_argument("--pretrained", action="store_true", help="timm's pretrained weights for --teacher")
+    p.add_argument("--use-ema", action="store_true", help="the checkpoint's EMA weights (model_ema)")
+    p.add_argument("--img-size", type=positive_int, default=None, help="teacher input side (default: its own)")
+    p.add_argument("--crop-pct", type=fraction, default=1.0, help="centre crop fraction (1.0: the centre square)")
+    p.add_argument("--topk", type=positive_int, default=5, help="class scores kept per cell")
+    p.add_argument("--grid", type=positive_int, default=None,
+                   help="resample the dense scores to GRID x GRID cells (default: the teacher's map)")
+    p.add_argument("--batch-size", type=positive_int, default=64)
+    p.add_argument("--workers", type=non_negative_int, default=4)
+    p.add_argument("--device", default="cuda", help="cuda (falls back to cpu) or cpu")
+    p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="autocast dtype")
+    p.add_argument("--overwrite", action="store_true", help="rewrite label files that exist")
+    return p
+
+
+def build_teacher(args, num_classes: int, classes: list[str]) -> nn.Module:
+    """The teacher in eval mode; an ``InputError`` when its classes differ from the dataset's."""
+    import wavemsa  # noqa: F401  (registers the WaveFormer models)
+
+    if not timm.is_model(args.teacher):
+        raise InputError(f"--teacher '{args.teacher}' is not a timm model name")
+    kwargs: dict = {}
+    state = None
+    if args.teacher_checkpoint:
+        ckpt = read_checkpoint(args.teacher_checkpoint)
+        if args.use_ema:
+            if "model_ema" not in ckpt:
+                raise InputError(f"--use-ema: checkpoint '{args.teacher_checkpoint}' has no EMA weights")
+            ckpt = {"model": ckpt["model_ema"], **{k: v for k, v in ckpt.items() if k != "model"}}
+        state = model_state(ckpt, args.teacher_checkpoint)
+        if "classes" in ckpt and list(ckpt["classes"]) != list(classes):
+            differ = sorted(set(ckpt["classes"]) ^ set(classes))[:5] or "their order"
+            raise InputError(f"teacher '{args.teacher_checkpoint}' was trained on {len(ckpt['classes'])} classes "
+                             f"that differ from the {len(classes)} class folders of '{args.data}' (e.g. {differ})")
+        if args.teacher.startswith("wavemsa") and "aux_head.weight" in state:
+            kwargs["token_label"] = True
+        heads = [k for k in ("head.weight", "head.fc.weight", "fc.weight", "classifier.weight") if k in state]
+        if heads:
+            kwargs["num_classes"] = int(state[heads[0]].shape[0])
+    model = timm.create_model(args.teacher, pretrained=args.pretrained, **kwargs)
+    if state is not None:
+        try:
+            load_weights(model, state, strict=True, ignore=(), source=f"checkpoint '{args.teacher_checkpoint}'")
+        except ValueError as e:
+            raise InputError(f"--teacher-checkpoint does not fit '{args.teacher}': {e}") from None
+    teacher_classes = getattr(model, "num_classes", None)
+    if teacher_classes != num_classes:
+        raise InputError(f"teacher '{args.teacher}' predicts {teacher_classes} classes but '{args.data}' has "
+                         f"{num_classes} class folders: the label maps would not index the dataset's classes")
+    if num_classes > MAX_CLASSES:
+        raise InputError(f"{num_classes} classes: the label format stores class indices as float16, exact up "
+                         f"to {MAX_CLASSES}")
+    return model.eval()
+
+
+def dense_class_scores(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The teacher's class scores at every position of its last feature map: (B, 3, H, W) -> (B, K, h, w).
+
+    Each position goes through the teacher's own head as if it were the whole map (pooling one position
+    is the identity, so any norm or attention inside the head applies too): ``forward_head`` of every
+    (1 x 1) cell of a (B, C, h, w) / (B, h, w, C) map (for WaveFormer: class attention over the one token,
+    norm, classifier). A WaveFormer with the token-labelling head uses it on the patch tokens, as LV-ViT's
+    generate_label.py used the auxiliary head. Other token models: the patch
+    tokens (prefix tokens removed) through their classifier.
+    """
+    if getattr(model, "aux_head", None) is not None and hasattr(model, "forward_tokens_head"):  # WaveFormer + aux
+        fmap = model.forward_features(x)
+        B, C, h, w = fmap.shape
+        scores = model.aux_head(model.forward_tokens_head(fmap.flatten(2).transpose(1, 2))[:, 1:])
+        return scores.transpose(1, 2).reshape(B, -1, h, w)
+    name = type(model).__name__
+    feats = model.forward_features(x)
+    if not isinstance(feats, torch.Tensor) or feats.dim() not in (3, 4):
+        shape = tuple(feats.shape) if isinstance(feats, torch.Tensor) else type(feats).__name__
+        raise InputError(f"teacher {name} gives no spatial feature map (forward_features returns {shape}); "
+                         "dense labels need a (B, C, h, w) map or a grid of tokens")
+    C = getattr(model, "num_features", None)
+    if feats.dim() == 4:
+        nhwc = feats.shape[1] != C and feats.shape[-1] == C
+        B, h, w = (feats.shape[0], *feats.shape[1:3]) if nhwc else (feats.shape[0], *feats.shape[2:])
+        cells = feats.reshape(B * h * w, 1, 1, C) if nhwc else feats.permute(0, 2, 3, 1).reshape(B * h * w, C, 1, 1)
+        scores = model.forward_head(cells)
+        return scores.reshape(B, h, w, -1).permute(0, 3, 1, 2)
+    tokens = feats[:, getattr(model, "num_prefix_tokens", 0):]
+    B, N, C = tokens.shape
+    grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
+    if grid is None or grid[0] * grid[1] != N:
+        side = int(round(N ** 0.5))
+        grid = (side, side) if side * side == N else None
+    if grid is None:
+        raise InputError(f"teacher {name} gives no spatial map: {N} tokens that form no grid")
+    scores = model.get_classifier()(tokens.reshape(B * N, C))
+    return scores.reshape(B, N, -1).transpose(1, 2).reshape(B, -1, *grid)
+
+
+class IndexedFolder(SafeImageFolder):
+    """Unreadable images are dropped (``None``); readable ones come with their index."""
+
+    def make_sample(self, index: int, image):
+        return self.transform(image), self.samples[index][1], index
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = get_parser().parse_args(argv)
+    if args.teacher_checkpoint and args.pretrained:
+        raise InputError("give either --teacher-checkpoint or --pretrained, not both")
+    info = init_distributed(args.device)
+    logging.basicConfig(level=logging.INFO if info.is_main else logging.WARNING, stream=sys.stdout, force=True,
+                        format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        generate(args, info)
+    finally:
+        cleanup()
+
+
+def generate(args, info) -> dict:
+    """Write the label files of this rank's share of the images; returns the totals over all ranks."""
+    t0 = time.time()
+    check_split_folder(Path(args.data), Path(args.data).name)
+    dataset = IndexedFolder(args.data, on_error="drop")
+    teacher = build_teacher(args, len(dataset.classes), dataset.classes).to(info.device)
+    cfg = resolve_data_config({"input_size": (3, args.img_size, args.img_size)} if args.img_size else {},
+                              model=teacher)
+    dataset.transform = create_transform(cfg["input_size"], is_training=False, interpolation=cfg["interpolation"],
+                                         mean=cfg["mean"], std=cfg["std"], crop_pct=args.crop_pct)
+    out = Path(args.out)
+    todo = [i for i in range(info.rank, len(dataset), info.world_size)
+            if args.overwrite or not label_path(out, dataset.samples[i][0], dataset.root).is_file()]
+    mine = len(range(info.rank, len(dataset), info.world_size))
+    log.info("teacher %s at %s, crop %.3f: %d images in %d classes, %d to label here (%d present)",
+             args.teacher, cfg["input_size"], args.crop_pct, len(dataset), len(dataset.classes), len(todo),
+             mine - len(todo))
+    loader = DataLoader(Subset(dataset, todo), batch_size=args.batch_size, num_workers=args.workers,
+                        collate_fn=collate_skip_none)
+    dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.amp]
+    counts = [0, 0, 0]  # written, correct (mean of the dense scores), unreadable
+    grid = None
+    every = max(1, len(loader) // 10)
+    with torch.no_grad():
+        for step, batch in enumerate(progress(loader, len(loader), "labels", info.is_main)):
+            if info.is_main and not sys.stderr.isatty() and step % every == 0:
+                log.info("batch %d / %d", step + 1, len(loader))
+            if batch is None:
+                continue
+            images, targets, indices = batch
+            with torch.autocast(info.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                scores = dense_class_scores(teacher, images.to(info.device))
+            scores = scores.float()
+            if args.grid:
+                scores = (F.adaptive_avg_pool2d(scores, args.grid) if args.grid <= min(scores.shape[-2:])
+                          else F.interpolate(scores, size=(args.grid, args.grid), mode="bilinear"))
+            grid = tuple(scores.shape[-2:])
+            values, classes = scores.topk(min(args.topk, scores.shape[1]), dim=1)
+            for v, c, i in zip(values.cpu(), classes.cpu(), indices.tolist()):
+                write_label_map(label_path(out, dataset.samples[i][0], dataset.root), v, c)
+            counts[0] += len(indices)
+            counts[1] += int((scores.mean(dim=(2, 3)).argmax(dim=1).cpu() == targets).sum())
+    counts[2] = len(todo) - counts[0]
+    written, correct, bad = (int(v) for v in all_reduce_sum(counts, info.device))
+    summary = {"written": written, "unreadable": bad, "teacher_acc1_written": 100.0 * correct / max(written, 1),
+               "seconds": round(time.time() - t0, 1)}
+    if info.is_main:
+        meta_path = out / META_FILE
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta.update(format="TokenLabeling (2, k, H, W) float16: top-k scores, class indices", teacher=args.teacher,
+                    teacher_checkpoint=args.teacher_checkpoint or ("timm pretrained" if args.pretrained else ""),
+                    input_size=list(cfg["input_size"]), crop_pct=args.crop_pct, topk=args.topk,
+                    grid=list(grid) if grid else meta.get("grid"), classes=dataset.classes,
+                    num_images=len(dataset))
+        if written:  # a run that found every file present keeps the figures of the one that wrote them
+            meta["last_run"] = summary
+        out.mkdir(parents=True, exist_ok=True)
+        tmp = meta_path.with_name(f".{META_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(meta, indent=1) + "\n")
+        os.replace(tmp, meta_path)
+        log.info("wrote %d label maps (grid %s, top-%d) to %s in %.0f s; teacher top-1 on them %.2f%%%s", written,
+                 "x".join(map(str, grid)) if grid else "-", args.topk, out, summary["seconds"],
+                 summary["teacher_acc1_written"], f"; {bad} unreadable images have none" if bad else "")
+    return summary
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main, prog="make_token_labels.py"))

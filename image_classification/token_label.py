@@ -1,0 +1,145 @@
+"""Token labelling in the trainer (Jiang et al., "All Tokens Matter"; the recipe of Wave-ViT / WaveFormer).
+
+* :class:`TokenLabelFolder`: the training set with a dense label map per image (``--token-label-data``,
+  format in :mod:`image_classification.label_maps`); each sample is (image, target (K, 1 + S*S)): the
+  crop and flip applied to the image are applied to its label map.
+* :class:`TrainForward`: calls the model's ``forward_train`` (MixToken) through ``forward``, so that
+  DistributedDataParallel, which syncs gradients only for ``forward``, sees it.
+* :class:`TokenLabelCrossEntropy`: cls_weight x CE(class logits, class target mixed by the MixToken box's
+  area) + dense_weight x mean over tokens of CE(aux logits, token targets).
+"""
+from __future__ import annotations
+
+import os
+import random
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.transforms import Compose
+from torchvision.transforms import functional as TF
+
+from wavemsa.errors import InputError
+
+from .data import SafeImageFolder, build_transform
+from .label_maps import Crop, label_path, read_label_map, read_meta, token_targets
+
+PRELOAD_BYTES = 256 * 2**20  # label maps of a dataset whose files take at most this are read once, up front
+
+
+class CropFlipTransform:
+    """timm's training transform that also reports the crop box and flip it applied to the image:
+    ``transform(image) -> (tensor, Crop)``."""
+
+    def __init__(self, args) -> None:
+        crop_flip, augment, final = build_transform(True, args, separate=True)
+        self.crop = crop_flip.transforms[0]  # timm's RandomResizedCropAndInterpolation
+        self.hflip = float(args.hflip)
+        self.rest = Compose([*augment.transforms, *final.transforms])
+
+    def __call__(self, image):
+        W, H = image.size
+        top, left, h, w = self.crop.get_params(image, self.crop.scale, self.crop.ratio)
+        interp = self.crop.interpolation
+        if isinstance(interp, (tuple, list)):  # train_interpolation 'random'
+            interp = random.choice(interp)
+        image = TF.resized_crop(image, top, left, h, w, self.crop.size, interp)
+        flipped = self.hflip > 0 and bool(torch.rand(1) < self.hflip)
+        if flipped:
+            image = TF.hflip(image)
+        return self.rest(image), Crop(top, left, h, w, (W, H), flipped)
+
+
+class TokenLabelFolder(SafeImageFolder):
+    """Training images with their label maps: sample = (image (3, S_img, S_img), target (K, 1 + S * S)),
+    S = ``size`` (``args.token_label_size``, settable until the first sample); the label maps live under
+    ``args.token_label_data`` at the images' relative paths. Label smoothing ``args.smoothing``.
+    :meth:`check_labels` checks them up front (and keeps them in memory when they are small: the built-in
+    digits' take 0.4 MB, ImageNet's NFNet-F6 maps 8 GB)."""
+
+    def __init__(self, root: str, args) -> None:
+        super().__init__(root, transform=None, on_error="substitute")
+        self.augment = CropFlipTransform(args)
+        self.label_root = str(args.token_label_data)
+        self.size = args.token_label_size
+        self.smoothing = float(args.smoothing)
+        self.cache: list | None = None
+        meta = read_meta(self.label_root) or {}
+        self.crop_pct = float(meta.get("crop_pct", 1.0))  # the published NFNet-F6 maps: 1.0
+        if "classes" in meta and list(meta["classes"]) != list(self.classes):
+            differ = sorted(set(meta["classes"]) ^ set(self.classes))[:5] or "their order"
+            raise InputError(f"label maps '{self.label_root}' were made for {len(meta['classes'])} classes that "
+                             f"differ from the {len(self.classes)} class folders of '{root}' (e.g. {differ})")
+
+    def label_file(self, index: int):
+        return label_path(self.label_root, self.samples[index][0], self.root)
+
+    def make_sample(self, index: int, image):
+        tensor, crop = self.augment(image)
+        scores, idx = self.cache[index] if self.cache is not None else read_label_map(self.label_file(index),
+                                                                                    len(self.classes))
+        return tensor, token_targets(scores, idx, len(self.classes), crop, self.size, self.smoothing, self.crop_pct)
+
+    def check_labels(self) -> None:
+        """Every training image has a label file and the first one reads (all of them when they are read
+        into memory): otherwise an ``InputError`` naming the missing files (a few) and their count."""
+        present = {os.path.join(d, f) for d, _, files in os.walk(self.label_root) for f in files if f.endswith(".pt")}
+        files = [str(self.label_file(i)) for i in range(len(self.samples))]
+        missing = [f for f in files if f not in present]
+        if missing:
+            raise InputError(f"{len(missing)} of {len(self.samples)} training images of '{self.root}' have no label "
+                             f"map in '{self.label_root}', e.g. '{missing[0]}' (make them with "
+                             "image_classification/make_token_labels.py; see datasets/README.md)")
+        read_label_map(files[0], len(self.classes))
+        if len(files) * os.path.getsize(files[0]) <= PRELOAD_BYTES:
+            self.cache = [read_label_map(f, len(self.classes)) for f in files]
+
+
+class TrainForward(nn.Module):
+    """``forward(x) = model.forward_train(x)``: the token-labelling training pass as the module's forward,
+    for DistributedDataParallel (which syncs gradients of ``forward`` calls only) and ``torch.compile``.
+    Save ``model``'s state dict, not this wrapper's."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor):
+        return self.model.forward_train(x)
+
+
+def mix_class_target(target: torch.Tensor, box: tuple[int, int, int, int], num_tokens: int) -> torch.Tensor:
+    """The class target (B, K) of MixToken's mixed images: sample b shows the image ``B - 1 - b`` in ``box``
+    (last-stage grid of ``num_tokens`` tokens), so it takes that image's target with weight area / N."""
+    y1, x1, y2, x2 = box
+    frac = max(y2 - y1, 0) * max(x2 - x1, 0) / float(num_tokens)
+    return target if frac == 0 else (1.0 - frac) * target + frac * target.flip(0)
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over rows of -sum(target * log_softmax(logits)), in float32."""
+    return torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+
+
+class TokenLabelCrossEntropy(nn.Module):
+    """The token-labelling loss of the originals (TokenLabeling ``TokenLabelCrossEntropy``, used by
+    Wave-ViT with dense_weight 0.5 and cls_weight 1).
+
+    ``outputs`` = (cls (B, K), aux (B, N, K) un-mixed, box) from ``forward_train``; ``target`` (B, K, 1 + N)
+    from :class:`TokenLabelFolder`. The aux logits, un-mixed by the box, meet the token targets of their
+    own image, which is the same as mixing the token targets by the box for the mixed image's logits.
+    """
+
+    def __init__(self, dense_weight: float = 0.5, cls_weight: float = 1.0) -> None:
+        super().__init__()
+        self.dense_weight, self.cls_weight = dense_weight, cls_weight
+
+    def forward(self, outputs, target: torch.Tensor) -> torch.Tensor:
+        cls, aux, box = outputs
+        B, N, K = aux.shape
+        if target.shape != (B, K, 1 + N):
+            raise ValueError(f"token-label target {tuple(target.shape)} does not fit {N} tokens of {K} classes")
+        cls_target = mix_class_target(target[:, :, 0], box, N)
+        dense_target = target[:, :, 1:].transpose(1, 2).reshape(B * N, K)
+        return (self.cls_weight * soft_cross_entropy(cls, cls_target)
+                + self.dense_weight * soft_cross_entropy(aux.reshape(B * N, K), dense_target))
