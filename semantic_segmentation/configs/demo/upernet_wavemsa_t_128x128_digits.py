@@ -1,6 +1,6 @@
 # CPU demo (about 1 GFLOP per 128x128 image): UperNet (64 channels) + the tiny WaveFormer (arch='t')
-# on the built-in digit scenes
-# (datasets/make_ade20k.py: ADEChallengeData2016 layout, raw 0 = other/ignored, 1..10 = digits 0..9).
+# on the built-in digit scenes (datasets/make_ade20k.py: ADEChallengeData2016 layout, 11 classes: raw 1 =
+# background, 2..11 = digits 0..9; raw 0 = other, ignored as in ADE20K, unused by the built-in set).
 # The backbone starts from the classification demo's checkpoint (output/demo/best.pth) when it exists,
 # from scratch otherwise. Run by `make demo-seg`; paths are relative to the repository root.
 _base_ = ['../_base_/models/upernet_wavemsa.py', '../_base_/default_runtime.py']
@@ -17,10 +17,10 @@ norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch='t', drop_path_rate=0.05, init_cfg=init_cfg),
-    # most pixels are 'other' (ignored): average the loss over the labelled pixels only
-    decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=10, norm_cfg=norm_cfg,
+    # the padding of down-scaled crops is ignored (255): average the loss over the labelled pixels only
+    decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=11, norm_cfg=norm_cfg,
                      loss_decode=dict(avg_non_ignore=True)),
-    auxiliary_head=dict(in_channels=128, channels=32, num_classes=10, norm_cfg=norm_cfg,
+    auxiliary_head=dict(in_channels=128, channels=32, num_classes=11, norm_cfg=norm_cfg,
                         loss_decode=dict(avg_non_ignore=True)))
 
 # Digits are not mirror-symmetric: no flip. Scale jitter and colour distortion only.
