@@ -2,7 +2,8 @@
 ``DetInferencer`` / ``MMSegInferencer`` and the ``tools/test.py`` / ``tools/analysis_tools/get_flops.py`` shipped
 inside mmdet and mmseg (``.mim/tools``), run on the demo configs with checkpoints written by the project's own
 training, in a subprocess whose environment has no PYTHONPATH and whose working directory is outside the
-repository. Every ``torch.load`` there keeps ``weights_only`` (no unrestricted unpickling).
+repository. Every ``torch.load`` there keeps ``weights_only`` (no unrestricted unpickling). (mmseg 1.2.2's
+``get_flops.py`` fails for every config with an upstream bug; the test accepts exactly that error.)
 
 The subprocess uses the plug-ins ``make install`` installed. When the installed ``wavemsa`` is another checkout's
 (a shared environment whose editable install points elsewhere), the test is skipped, not faked.
@@ -97,9 +98,14 @@ equal, total = loaded_weights(inferencer.model, ckpt)
 data_options = [f"test_dataloader.dataset.data_root={data}", "test_dataloader.num_workers=0",
                 "test_dataloader.persistent_workers=False", "visualizer.name=mmseg_tools_test"]
 run_tool("mmseg", "test.py", config, ckpt, "--work-dir", work, "--cfg-options", *data_options)
-run_tool("mmseg", "analysis_tools/get_flops.py", config, "--shape", "64", "64")
+try:
+    run_tool("mmseg", "analysis_tools/get_flops.py", config, "--shape", "64", "64")
+    flops_error = None
+except ValueError as err:  # mmseg 1.2.2's own bug, for every config (see the test)
+    flops_error = str(err)
 print(json.dumps(dict(shape=list(pred.shape), classes=sorted(set(pred.flatten().tolist())), equal=equal,
-                      total=total, classes_meta=list(inferencer.model.dataset_meta["classes"]), loads=loads)))
+                      total=total, classes_meta=list(inferencer.model.dataset_meta["classes"]), loads=loads,
+                      flops_error=flops_error)))
 """
 
 
@@ -141,3 +147,7 @@ def test_mmseg_inferencer_and_mmseg_tools_on_a_trained_checkpoint(installed, tmp
     assert out["equal"] == out["total"] > 100
     assert out["loads"] and all(w in (None, True) for w in out["loads"])
     assert "mIoU" in next((tmp_path / "mmseg_test").glob("*/*.log")).read_text()
+    # mmseg 1.2.2's get_flops.py passes both input_shape and inputs to mmengine's counter, which refuses that
+    # for any config (open-mmlab/mmsegmentation#3241, fixed after 1.2.2 by #3551): it got past loading and
+    # building this project's model; semantic_segmentation/tools/get_flops.py is the working tool
+    assert out["flops_error"] in (None, '"input_shape" and "inputs" cannot be both set.')

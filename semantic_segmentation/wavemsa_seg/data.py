@@ -100,9 +100,10 @@ class CheckSegMap(BaseTransform):
     """Reject a label map whose size differs from its image's or that holds ids beyond the classes.
 
     Place right after ``LoadAnnotations`` (before any resize of the map). Reads ``gt_seg_map`` (H, W)
-    and ``ori_shape``; valid values are ``0..num_classes-1`` and ``ignore_index`` (after mmseg's
-    ``reduce_zero_label``, which maps raw ``v`` to ``v - 1`` and raw 0 to 255). ``num_classes``
-    defaults to the sample's ``num_classes`` (set by ``CheckedADE20KDataset``).
+    and ``ori_shape``; samples without a label map (inference pipelines) pass unchanged. Valid values are
+    ``0..num_classes-1`` and ``ignore_index`` (after mmseg's ``reduce_zero_label``, which maps raw ``v`` to
+    ``v - 1`` and raw 0 to 255). ``num_classes`` defaults to the sample's ``num_classes`` (set by
+    ``CheckedADE20KDataset``).
     """
 
     def __init__(self, num_classes: int | None = None, ignore_index: int = 255) -> None:
@@ -110,6 +111,8 @@ class CheckSegMap(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results: dict) -> dict:
+        if "gt_seg_map" not in results:  # inference (MMSegInferencer drops LoadAnnotations): nothing to check
+            return results
         path = results.get("seg_map_path", "<label map>")
         seg = results["gt_seg_map"]
         if seg.ndim != 2:
