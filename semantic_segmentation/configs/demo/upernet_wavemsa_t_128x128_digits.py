@@ -14,14 +14,19 @@ init_cfg = (dict(type='Pretrained', checkpoint=classification_checkpoint)
             if osp.isfile(classification_checkpoint) else None)
 
 norm_cfg = dict(type='BN', requires_grad=True)
+hard_pixels = dict(type='OHEMPixelSampler', thresh=0.7, min_kept=2000)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch='t', drop_path_rate=0.05, init_cfg=init_cfg),
-    # the padding of down-scaled crops is ignored (255): average the loss over the labelled pixels only
+    # The background covers 90% of the pixels, each digit about 1%: with a plain loss a model trained from
+    # scratch settles on "all background" (aAcc 90, mIoU 8 after 400 iterations). Online hard example mining
+    # keeps the pixels predicted below 0.7 (at least 2000 per 128x128 image): once the background is
+    # learned, the loss is the digits'. (mmseg 1.2.2's class_weight crashes on the ignored padding of
+    # down-scaled crops, open-mmlab/mmsegmentation#3734.) The padding is left out of the average.
     decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=11, norm_cfg=norm_cfg,
-                     loss_decode=dict(avg_non_ignore=True)),
+                     sampler=hard_pixels, loss_decode=dict(avg_non_ignore=True)),
     auxiliary_head=dict(in_channels=128, channels=32, num_classes=11, norm_cfg=norm_cfg,
-                        loss_decode=dict(avg_non_ignore=True)))
+                        sampler=hard_pixels, loss_decode=dict(avg_non_ignore=True)))
 
 # Digits are not mirror-symmetric: no flip. Scale jitter and colour distortion only.
 train_pipeline = [
