@@ -63,32 +63,43 @@ benchmark: install-core
 		--warmup 1 --repeats 3 --check --malloc keep --out output/benchmark/main-malloc-keep
 
 # Detection demo: Mask R-CNN + WaveFormer-T on the built-in COCO-format digit scenes, on the CPU;
-# starts from the classification demo's checkpoint when output/demo/best.pth exists.
+# starts from the classification demo's checkpoint when output/demo/best.pth exists. output/demo-det/ gets
+# metrics.json (coco/bbox_mAP, coco/bbox_mAP_50, coco/segm_mAP, ...), training_curves.png and record.json
+# (the run record: commit, machine, wall time, metrics).
 DET_DATA := datasets/builtin/coco_digits/annotations/instances_val.json
 DET_DEMO := object_detection/configs/demo/mask_rcnn_wavemsa_t_fpn_digits.py
 
 $(DET_DATA): datasets/make_coco.py datasets/digit_scenes.py | $(MM_STAMP)
 	$(PY) datasets/make_coco.py
 
-demo-det: $(MM_STAMP) $(DET_DATA)
-	$(PY) object_detection/train.py $(DET_DEMO) --work-dir output/demo-det \
+demo-det: $(MM_STAMP)
+	@mkdir -p output/demo-det && date +%s > output/demo-det/started
+	$(MAKE) --no-print-directory $(DET_DATA)
+	$(PY) object_detection/tools/train.py $(DET_DEMO) --work-dir output/demo-det \
 		$$([ -f output/demo/best.pth ] && echo --pretrained output/demo/best.pth)
-	$(PY) object_detection/test.py $(DET_DEMO) "$$(cat output/demo-det/last_checkpoint)" \
+	$(PY) object_detection/tools/test.py $(DET_DEMO) "$$(cat output/demo-det/last_checkpoint)" \
 		--work-dir output/demo-det --metrics-json output/demo-det/metrics.json
+	$(PY) -m wavemsa.records demo-det --metrics output/demo-det/metrics.json --out output/demo-det/record.json \
+		--started "$$(cat output/demo-det/started)" --command "make demo-det"
 
-# Segmentation demo: UperNet + WaveFormer-T on the built-in ADE20K-format digit scenes, on the CPU;
-# the config starts from output/demo/best.pth when it exists. output/demo-seg/ gets metrics.json
-# (mIoU, aAcc, mAcc), training_curves.png and a few predictions painted over their inputs (PNG).
+# Segmentation demo: UperNet + WaveFormer-T on the built-in ADE20K-format digit scenes (background + ten
+# digit classes), on the CPU; the config starts from output/demo/best.pth when it exists. output/demo-seg/
+# gets metrics.json (mIoU, aAcc, mAcc), training_curves.png, a few predictions painted over their inputs
+# (PNG) and record.json.
 SEG_DATA := datasets/builtin/ADEChallengeData2016/build.json
 SEG_DEMO := semantic_segmentation/configs/demo/upernet_wavemsa_t_128x128_digits.py
 
 $(SEG_DATA): datasets/make_ade20k.py datasets/digit_scenes.py | $(MM_STAMP)
 	$(PY) datasets/make_ade20k.py
 
-demo-seg: $(MM_STAMP) $(SEG_DATA)
+demo-seg: $(MM_STAMP)
+	@mkdir -p output/demo-seg && date +%s > output/demo-seg/started
+	$(MAKE) --no-print-directory $(SEG_DATA)
 	$(PY) semantic_segmentation/tools/train.py $(SEG_DEMO) --work-dir output/demo-seg
 	$(PY) semantic_segmentation/tools/test.py $(SEG_DEMO) "$$(cat output/demo-seg/last_checkpoint)" \
 		--work-dir output/demo-seg --show-dir output/demo-seg
+	$(PY) -m wavemsa.records demo-seg --metrics output/demo-seg/metrics.json --out output/demo-seg/record.json \
+		--started "$$(cat output/demo-seg/started)" --command "make demo-seg"
 
 # Classification demo: WaveFormer-T on the built-in digits, trained then evaluated on the CPU with
 # image_classification/main.py; output/demo/ holds log.txt, curves.png, tensorboard/, checkpoint.pth,

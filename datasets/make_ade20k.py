@@ -1,14 +1,16 @@
 """Build the built-in semantic-segmentation set in the ADEChallengeData2016 layout.
 
 Scenes of handwritten digits (``digit_scenes.scene``) on textured backgrounds; each scene's per-digit
-masks give an 8-bit PNG label map: 0 = other (background, ignored with ``reduce_zero_label`` exactly
-as ADE20K's 0), 1..10 = digits 0..9. Training and validation scenes use disjoint handwritten glyphs.
+masks give an 8-bit PNG label map: 1 = background, 2..11 = digits 0..9, and 0 = other, kept unused
+(ADE20K's 'other', ignored through ``reduce_zero_label``). The background is a class of its own, as
+ADE20K's scenery is (wall, floor, sky, ...): the model learns it, the metrics count it and painted
+predictions show it as one colour. Training and validation scenes use disjoint handwritten glyphs.
 
 Layout written under ``--out`` (default ``datasets/builtin/ADEChallengeData2016``)::
 
     images/training/ADE_train_00000001.jpg     annotations/training/ADE_train_00000001.png
     images/validation/ADE_val_00000001.jpg     annotations/validation/ADE_val_00000001.png
-    objectInfo10.txt                           build.json   (the arguments used)
+    objectInfo11.txt                           build.json   (the arguments used and the class names)
 
 The folder is built in a temporary sibling and moved into place at the end, so an interrupted run never
 leaves a half-written dataset behind.
@@ -33,16 +35,22 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import digit_scenes  # noqa: E402
 
+from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.errors import InputError, run_main  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "datasets" / "builtin" / "ADEChallengeData2016"
 SPLITS = {"training": ("train", "ADE_train"), "validation": ("val", "ADE_val")}
+BACKGROUND = 1  # raw label of the background; digit d is d + 2
+CLASSES = ("background", *(f"digit {d}" for d in range(digit_scenes.NUM_DIGIT_CLASSES)))  # raw 1, 2, ...
 
 
 def label_map(instances: list[digit_scenes.Instance], height: int, width: int) -> np.ndarray:
-    """ADE20K-style label map (H, W) uint8: 0 = other, ``digit + 1`` on each digit's visible pixels."""
-    seg = np.zeros((height, width), np.uint8)
+    """ADE20K-style label map (H, W) uint8: ``BACKGROUND`` (1) everywhere, ``digit + 2`` on each digit's
+    visible pixels."""
+    seg = np.full((height, width), BACKGROUND, np.uint8)
     for inst in instances:
-        seg[inst.mask] = inst.label + 1
+        seg[inst.mask] = inst.label + BACKGROUND + 1
     return seg
 
 
@@ -57,7 +65,7 @@ def make_split(out: Path, split: str, num: int, size: int, max_objects: int, see
     ann_dir.mkdir(parents=True)
     rng = np.random.default_rng([seed, 0 if split == "training" else 1])
     for i in tqdm(range(num), desc=f"ADE20K-format {split}", unit="img"):
-        while True:  # every scene holds at least one digit, so no label map is entirely 'other'
+        while True:  # every scene holds at least one digit, so no label map is background only
             img, instances = digit_scenes.scene(rng, g, lab, size, size, max_objects=max_objects,
                                                 min_side=max(16, size // 5), max_side=size // 2)
             if instances:
@@ -70,16 +78,17 @@ def make_split(out: Path, split: str, num: int, size: int, max_objects: int, see
 def build(out: Path, num_train: int, num_val: int, size: int, max_objects: int, seed: int) -> Path:
     """Build the whole set atomically at ``out`` (replacing any previous one); return ``out``."""
     if size < 32:
-        raise ValueError(f"--size must be >= 32 (the backbone's smallest input), got {size}")
+        raise InputError(f"--size must be >= 32 (the backbone's smallest input), got {size}")
     glyphs, labels = digit_scenes.load_digits()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         make_split(tmp, "training", num_train, size, max_objects, seed, glyphs, labels)
         make_split(tmp, "validation", num_val, size, max_objects, seed, glyphs, labels)
-        with open(tmp / "objectInfo10.txt", "w") as f:
-            f.write("Idx\tName\n" + "".join(f"{d + 1}\tdigit {d}\n" for d in range(10)))
-        args = dict(num_train=num_train, num_val=num_val, size=size, max_objects=max_objects, seed=seed)
+        with open(tmp / f"objectInfo{len(CLASSES)}.txt", "w") as f:
+            f.write("Idx\tName\n" + "".join(f"{i + BACKGROUND}\t{name}\n" for i, name in enumerate(CLASSES)))
+        args = dict(num_train=num_train, num_val=num_val, size=size, max_objects=max_objects, seed=seed,
+                    classes=list(CLASSES))
         (tmp / "build.json").write_text(json.dumps(args, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)
@@ -94,16 +103,17 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="dataset root (default: %(default)s)")
-    p.add_argument("--num-train", type=int, default=1000, help="training scenes (default: %(default)s)")
-    p.add_argument("--num-val", type=int, default=200, help="validation scenes (default: %(default)s)")
-    p.add_argument("--size", type=int, default=128, help="scene side in pixels (default: %(default)s)")
-    p.add_argument("--max-objects", type=int, default=4,
+    p.add_argument("--num-train", type=positive_int, default=1000, help="training scenes (default: %(default)s)")
+    p.add_argument("--num-val", type=positive_int, default=200, help="validation scenes (default: %(default)s)")
+    p.add_argument("--size", type=positive_int, default=128,
+                   help="scene side in pixels, >= 32 (default: %(default)s)")
+    p.add_argument("--max-objects", type=positive_int, default=4,
                    help="digits per scene, at most (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     a = p.parse_args(argv)
     out = build(a.out, a.num_train, a.num_val, a.size, a.max_objects, a.seed)
     print(f"wrote {a.num_train} training and {a.num_val} validation scenes to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

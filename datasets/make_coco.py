@@ -30,6 +30,9 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from digit_scenes import NUM_DIGIT_CLASSES, load_digits, scene, split_indices  # noqa: E402
 
+from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.errors import run_main  # noqa: E402
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "builtin" / "coco_digits"
 CATEGORIES = [{"id": k + 1, "name": str(k), "supercategory": "digit"} for k in range(NUM_DIGIT_CLASSES)]
 
@@ -107,12 +110,12 @@ def make_coco(out: Path = DEFAULT_OUT, num_train: int = 800, num_val: int = 200,
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    p.add_argument("--train", type=int, default=800, help="number of training images")
-    p.add_argument("--val", type=int, default=200, help="number of validation images")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--min-size", type=int, default=128, help="smallest image side")
-    p.add_argument("--max-size", type=int, default=256, help="largest image side")
-    p.add_argument("--max-objects", type=int, default=4, help="digits per image: uniform in 0..this")
+    p.add_argument("--train", type=positive_int, default=800, help="number of training images")
+    p.add_argument("--val", type=positive_int, default=200, help="number of validation images")
+    p.add_argument("--seed", type=non_negative_int, default=0)
+    p.add_argument("--min-size", type=positive_int, default=128, help="smallest image side")
+    p.add_argument("--max-size", type=positive_int, default=256, help="largest image side")
+    p.add_argument("--max-objects", type=non_negative_int, default=4, help="digits per image: uniform in 0..this")
     a = p.parse_args(argv)
     if a.min_size < 72 or a.max_size < a.min_size:
         p.error("need 72 <= --min-size <= --max-size (digits are up to 72 px)")
@@ -120,4 +123,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -1,5 +1,4 @@
 #!/usr/bin/env bash
-# Distributed testing with torchrun, one process per device (gloo on machines without CUDA).
-#   object_detection/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
-# Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (as in MMDetection's script). PYTHON picks the interpreter.
-exec "$(dirname "${BASH_SOURCE[0]}")/../tools/dist_launch.sh" "${BASH_SOURCE[0]}" test.py "CONFIG CHECKPOINT" "$@"
+# The original's command, kept: object_detection/dist_test.sh CONFIG CHECKPOINT GPUS [test.py options]
+# forwards to object_detection/tools/dist_test.sh (torchrun, gloo on machines without CUDA).
+exec "$(dirname "${BASH_SOURCE[0]}")/tools/dist_test.sh" "$@"

@@ -1,13 +1,13 @@
 """Object detection / instance segmentation with MMDetection 3.x (object_detection/).
 
 Every config of configs/wavemsa builds, trains one iteration and predicts on the CPU (with the tiny
-backbone and small images, each config's detector otherwise unchanged); bad input gets clear errors;
-checkpoints of the classification trainer convert and load into the detectors.
+backbone and small images, each config's detector otherwise unchanged); bad data and bad checkpoints get
+one-line errors (InputError) before the runner starts; checkpoints of the classification trainer convert and
+load into the detectors (EMA weights when the config says so); get_flops counts the backbone as the library.
 """
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import sys
@@ -22,16 +22,19 @@ ROOT = Path(__file__).resolve().parents[1]
 DET = ROOT / "object_detection"
 CONFIGS = sorted((DET / "configs" / "wavemsa").glob("*.py"))
 DEMO_CONFIG = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
-for p in (DET, ROOT / "datasets"):
-    sys.path.insert(0, str(p))
+sys.path.insert(0, str(ROOT / "datasets"))
 
-import wavemsa_det  # noqa: E402,F401  (registers the backbone)
 from mmdet.registry import DATASETS, MODELS  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
-from wavemsa_det.cli import cpu_precision_fallback  # noqa: E402
+
+import wavemsa_det  # noqa: E402  (registers the backbone; installed by make install)
+from wavemsa.errors import InputError  # noqa: E402
+from wavemsa.mm import evaluate, train  # noqa: E402
+from wavemsa.mm.device import adapt_to_device  # noqa: E402
+from wavemsa_det.task import TASK  # noqa: E402
 
 TINY_DIMS = [32, 64, 128, 192]
 DIGITS = tuple(str(k) for k in range(10))
@@ -89,15 +92,10 @@ def _tiny(cfg: Config) -> Config:
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Path):
     cfg = Config.fromfile(str(config))
-    # the published settings the config is for
-    assert cfg.model.backbone.type == "WaveFormer" and cfg.model.backbone.arch in ("s", "b")
-    assert cfg.model.backbone.init_cfg.checkpoint.endswith(f"wavemsa_{cfg.model.backbone.arch}.pth")
-    assert cfg.optim_wrapper.optimizer.type == "AdamW"
-    assert (cfg.optim_wrapper.type == "AmpOptimWrapper") == ("fp16" in config.stem)
-    assert cfg.train_cfg.max_epochs == (36 if "3x" in config.stem else 12)
-    assert cfg.train_dataloader.dataset.data_root.endswith("datasets/coco/")
+    assert cfg.model.backbone.type == "WaveFormer" and cfg.model.backbone.arch in ("s", "b", "l")
     assert "wavemsa_det" in cfg.custom_imports.imports
-    cpu_precision_fallback(cfg)
+    cfg.launcher = "none"
+    adapt_to_device(cfg)  # fp16 and SyncBN configs run on the CPU
     assert torch.cuda.is_available() or cfg.optim_wrapper.type == "OptimWrapper"
 
     init_default_scope("mmdet")
@@ -131,18 +129,10 @@ def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Pat
             assert inst.masks.shape[1:] == (h, w)
 
 
-def _script(path: Path):
-    """Import an entry-point script by path, under a name no other task folder uses."""
-    spec = importlib.util.spec_from_file_location(f"wavemsa_det_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 # ---------------------------------------------------------------- bad input
 
 def _train(args: list[str]):
-    return _script(DET / "train.py").main(args)
+    return train.main(args, "detection")
 
 
 def _demo_args(root: Path, tmp_path: Path) -> list[str]:
@@ -163,7 +153,7 @@ def _broken_copy(src: Path, dst: Path, edit) -> Path:
 
 def test_missing_annotation_file_is_named(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match=r"annotation file not found: .*empty/annotations/instances_train"):
+    with pytest.raises(InputError, match=r"annotation file not found: .*empty/annotations/instances_train"):
         _train(_demo_args(tmp_path / "empty", tmp_path))
 
 
@@ -172,7 +162,7 @@ def test_listed_but_absent_image_is_named(coco_digits, tmp_path):
         coco["images"].append({"id": 999, "file_name": "ghost_000999.jpg", "height": 100, "width": 100})
 
     root = _broken_copy(coco_digits, tmp_path / "d", add_ghost)
-    with pytest.raises(FileNotFoundError, match=r"instances_train\.json: 1 listed image.*ghost_000999\.jpg"):
+    with pytest.raises(InputError, match=r"instances_train\.json: 1 listed image.*ghost_000999\.jpg"):
         _train(_demo_args(root, tmp_path))
 
 
@@ -181,7 +171,7 @@ def test_category_id_out_of_range_is_named(coco_digits, tmp_path):
         coco["annotations"][0]["category_id"] = 99
 
     root = _broken_copy(coco_digits, tmp_path / "d", bad_category)
-    with pytest.raises(ValueError, match=r"instances_train\.json: annotation id 1 .*category_id 99"):
+    with pytest.raises(InputError, match=r"instances_train\.json: annotation id 1 .*category_id 99"):
         _train(_demo_args(root, tmp_path))
 
 
@@ -190,63 +180,157 @@ def test_classes_missing_from_annotation_file_are_named(coco_digits, tmp_path):
         coco["categories"][3]["name"] = "three"
 
     root = _broken_copy(coco_digits, tmp_path / "d", rename)
-    with pytest.raises(ValueError, match=r"classes 3 of the config are not category names"):
+    with pytest.raises(InputError, match=r"classes 3 of the config are not category names"):
         _train(_demo_args(root, tmp_path))
 
 
-def _demo_model(init_cfg):
-    init_default_scope("mmdet")
+def test_annotations_mmdet_drops_are_counted_once(coco_digits, tmp_path):
+    def degenerate(coco):
+        anns = coco["annotations"]
+        anns[0]["bbox"][2] = 0  # zero width
+        anns[1]["bbox"][3] = -4  # negative height
+        image = next(im for im in coco["images"] if im["id"] == anns[2]["image_id"])
+        anns[2]["bbox"][:2] = [image["width"] + 5, 0]  # entirely right of the image
+
+    root = _broken_copy(coco_digits, tmp_path / "d", degenerate)
+    cfg = _demo_config(root)
+    with pytest.warns(UserWarning) as caught:
+        wavemsa_det.check_dataset_cfgs(cfg, ("train", "val", "test"))
+    texts = [str(w.message) for w in caught if "mmdet will drop" in str(w.message)]
+    assert len(texts) == 1, texts  # once, for the train file (val and test share a clean one)
+    assert "instances_train.json: mmdet will drop 3 of" in texts[0]
+    assert "box outside the image: ids 3" in texts[0] and "width or height below 1 px: ids 1, 2" in texts[0]
+
+
+def test_mask_config_rejects_annotations_without_masks(coco_digits, tmp_path):
+    def strip_masks(coco):
+        for ann in coco["annotations"][:2]:
+            del ann["segmentation"]
+
+    root = _broken_copy(coco_digits, tmp_path / "d", strip_masks)
+    with pytest.raises(InputError, match=r"instances_train\.json: 2 annotation\(s\) have no 'segmentation' "
+                                         r"\(ids 1, 2\), but the config trains or evaluates masks"):
+        _train(_demo_args(root, tmp_path))
+    # a box-only pipeline accepts them
+    report = wavemsa_det.check_coco_annotations(str(root / "annotations" / "instances_train.json"))
+    assert report["annotations"] > 2 and report["dropped"] == {}
+
+
+def _demo_config(root: Path) -> Config:
     cfg = Config.fromfile(str(DEMO_CONFIG))
-    cfg.model.backbone.init_cfg = init_cfg
-    return MODELS.build(cfg.model)
+    from wavemsa.mm.config import set_data_root
+
+    set_data_root(cfg, str(root))
+    return cfg
 
 
-def test_wrong_backbone_checkpoint_is_named(tmp_path):
+def _save_classifier(path: Path, arch: str = "wavemsa_t", ema: bool = False) -> dict:
+    """A classification trainer checkpoint ('model', optionally 'model_ema'); returns the state dicts."""
     import timm
 
-    small = timm.create_model("wavemsa_s", num_classes=10)  # another arch than the demo's 't'
-    path = tmp_path / "wavemsa_s.pth"
-    torch.save({"model": small.state_dict()}, path)
-    model = _demo_model(dict(type="Pretrained", checkpoint=str(path)))
-    with pytest.raises(ValueError, match=r"wavemsa_s\.pth does not fit .*shape mismatch: stages\."):
-        model.init_weights()
-
-    junk = tmp_path / "junk.pth"
-    junk.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match=r"junk\.pth: not a readable PyTorch checkpoint"):
-        _demo_model(dict(type="Pretrained", checkpoint=str(junk))).init_weights()
-    with pytest.raises(FileNotFoundError, match=r"checkpoint not found: .*absent\.pth"):
-        _demo_model(dict(type="Pretrained", checkpoint=str(tmp_path / "absent.pth"))).init_weights()
-
-
-# ---------------------------------------------------------------- checkpoint conversion
-
-def test_convert_classification_checkpoint(tmp_path):
-    import timm
-
-    convert_checkpoint = _script(DET / "tools" / "convert_checkpoint.py")
     torch.manual_seed(1)
-    plain = timm.create_model("wavemsa_t", num_classes=10)
-    ema = timm.create_model("wavemsa_t", num_classes=10)
-    src = tmp_path / "cls.pth"
-    torch.save({"model": {f"module.{k}": v for k, v in plain.state_dict().items()},
-                "model_ema": ema.state_dict(), "epoch": 3}, src)
+    states = {"model": timm.create_model(arch, num_classes=10).state_dict()}
+    if ema:
+        states["model_ema"] = timm.create_model(arch, num_classes=10).state_dict()
+    torch.save(dict(states, epoch=3), path)
+    return states
 
-    for use_ema, ref in ((False, plain), (True, ema)):
-        dst = tmp_path / f"det_{use_ema}.pth"
-        assert convert_checkpoint.convert(str(src), str(dst), use_ema=use_ema) == "t"  # arch from the shapes
+
+def test_wrong_backbone_checkpoint_is_named(coco_digits, tmp_path):
+    path = tmp_path / "wavemsa_s.pth"
+    _save_classifier(path, "wavemsa_s")  # another arch than the demo's 't'
+    with pytest.raises(InputError, match=r"model\.backbone\.init_cfg: checkpoint .*wavemsa_s\.pth does not fit "
+                                         r"WaveFormerBackbone .*shape mismatch: stages\."):
+        _train([*_demo_args(coco_digits, tmp_path), "--pretrained", str(path)])
+    no_ema = tmp_path / "no_ema.pth"
+    _save_classifier(no_ema)
+    ema_config = tmp_path / "ema_config.py"  # a config that says EMA
+    ema_config.write_text(f"_base_ = '{DEMO_CONFIG}'\nmodel = dict(backbone=dict(init_cfg=dict(\n"
+                          f"    _delete_=True, type='Pretrained', checkpoint='{no_ema}', use_ema=True)))\n")
+    with pytest.raises(InputError, match=r"model\.backbone\.init_cfg: .*no_ema\.pth: use_ema=True but the "
+                                         r"checkpoint has no 'model_ema'"):
+        _train([str(ema_config), *_demo_args(coco_digits, tmp_path)[1:]])
+
+
+def test_test_py_refuses_checkpoints_that_do_not_fit_the_detector(coco_digits, tmp_path):
+    """A classification checkpoint given to test.py used to evaluate random weights (mAP 0.000, exit 0)."""
+    cls_ckpt = tmp_path / "best.pth"
+    _save_classifier(cls_ckpt)
+    args = ["--data-root", str(coco_digits), "--work-dir", str(tmp_path / "w")]
+    with pytest.raises(InputError, match=r"checkpoint .*best\.pth holds none of the \d+ weights of MaskRCNN .*"
+                                         r"classification checkpoint"):
+        evaluate.main([str(DEMO_CONFIG), str(cls_ckpt), *args], "detection")
+    init_default_scope("mmdet")
+    detector = MODELS.build(Config.fromfile(str(DEMO_CONFIG)).model)
+    partial = {k: v for k, v in detector.state_dict().items() if not k.startswith("roi_head.mask_head")}
+    torch.save({"meta": {}, "state_dict": partial}, tmp_path / "no_mask_head.pth")
+    with pytest.raises(InputError, match=r"no_mask_head\.pth does not fit MaskRCNN: \d+ of \d+ weights missing: "
+                                         r"roi_head\.mask_head\."):
+        evaluate.main([str(DEMO_CONFIG), str(tmp_path / "no_mask_head.pth"), *args], "detection")
+
+
+# ---------------------------------------------------------------- checkpoint conversion, EMA
+
+def test_convert_classification_checkpoint_and_use_ema(tmp_path, monkeypatch):
+    from wavemsa.mm import convert
+    from wavemsa.mm.checkpoint import check_pretrained_backbones
+
+    src = tmp_path / "cls.pth"
+    states = _save_classifier(src, ema=True)
+    torch.save({"model": {f"module.{k}": v for k, v in states["model"].items()}, "model_ema": states["model_ema"],
+                "epoch": 3}, src)
+
+    def detector(checkpoint: Path, use_ema: bool):
+        init_default_scope("mmdet")
+        cfg = Config.fromfile(str(DEMO_CONFIG))
+        cfg.model.backbone.init_cfg = dict(type="Pretrained", checkpoint=str(checkpoint), use_ema=use_ema)
+        model = MODELS.build(cfg.model)
+        check_pretrained_backbones(model)  # what train.py does before the runner starts
+        return model
+
+    monkeypatch.chdir(tmp_path)
+    for use_ema in (False, True):
+        arch, dst = convert.convert(str(src), None if use_ema else str(tmp_path / "plain.pth"), use_ema=use_ema)
+        assert arch == "t"  # found from the shapes
         out = torch.load(dst, weights_only=True)
         assert out["meta"]["use_ema"] is use_ema and all(k.startswith("backbone.") for k in out["state_dict"])
         assert not any(".head." in k or "aux_head" in k for k in out["state_dict"])
-        model = _demo_model(dict(type="Pretrained", checkpoint=str(dst)))
-        model.init_weights()
-        for key in ("stages.0.embed.conv.0.weight", "stages.3.norm.weight"):
-            torch.testing.assert_close(model.backbone.state_dict()[key], ref.state_dict()[key])
-    assert not os.path.exists(f"{dst}.tmp")
+        ref = states["model_ema" if use_ema else "model"]
+        # the config's use_ema reads the converted file as it reads the trainer's checkpoint
+        for checkpoint in (dst, src):
+            model = detector(checkpoint, use_ema)
+            for key in ("stages.0.embed.conv.0.weight", "stages.3.norm.weight"):
+                torch.testing.assert_close(model.backbone.state_dict()[key], ref[key])
+    assert dst == os.path.join("pretrained", "wavemsa_t_in1k.pth")  # the agreed name by default
+    assert sorted(os.listdir(tmp_path / "pretrained")) == ["wavemsa_t_in1k.pth"]  # atomic: no temp file left
+    with pytest.raises(InputError, match=r"plain\.pth: use_ema=True but the checkpoint has no 'model_ema'"):
+        detector(tmp_path / "plain.pth", True)
+    with pytest.raises(InputError, match="no 'model_ema'"):
+        convert.main([str(tmp_path / "plain.pth"), str(tmp_path / "x.pth"), "--ema"])
 
-    with pytest.raises(SystemExit, match="no 'model_ema'"):
-        torch.save({"model": plain.state_dict()}, tmp_path / "no_ema.pth")
-        convert_checkpoint.main([str(tmp_path / "no_ema.pth"), str(tmp_path / "x.pth"), "--ema"])
+
+def test_configs_name_the_agreed_pretrained_checkpoints():
+    """Both task folders name ImageNet-1k backbone weights pretrained/wavemsa_<arch>_in1k.pth."""
+    configs = CONFIGS + sorted((ROOT / "semantic_segmentation" / "configs" / "wavemsa").glob("*.py"))
+    for config in configs:
+        backbone = Config.fromfile(str(config)).model.backbone
+        assert backbone.init_cfg.checkpoint.endswith(f"pretrained/wavemsa_{backbone.arch}_in1k.pth"), config.name
+
+
+# ---------------------------------------------------------------- FLOPs, mmcv ops
+
+def test_get_flops_counts_the_backbone_as_the_library_does():
+    from wavemsa.backbone import WaveFormerBackbone
+    from wavemsa.complexity import count_flops
+    from wavemsa.mm.flops import complexity
+
+    row = complexity(TASK, str(DEMO_CONFIG), 100, 150)
+    assert row["input"] == "160x128"  # padded to the preprocessor's multiple of 32
+    backbone = WaveFormerBackbone("t").eval()
+    with torch.no_grad():
+        library = count_flops(backbone, (torch.randn(1, 3, 128, 160),))
+    assert row["backbone_gflops"] == pytest.approx(library / 1e9, rel=1e-6)
+    assert row["gflops"] > 1.2 * row["backbone_gflops"]  # neck, RPN, RoI heads on top
 
 
 def test_backbone_maps_feed_mmcv_roi_align_correctly():

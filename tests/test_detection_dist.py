@@ -1,4 +1,5 @@
-"""Multi-process detection training/testing through object_detection/dist_*.sh (torchrun, gloo on CPU)."""
+"""Multi-process detection training/testing: the original's object_detection/dist_*.sh (torchrun, gloo on the
+CPU) and tools/slurm_test.sh (srun, here a stand-in that runs the tasks on this machine)."""
 from __future__ import annotations
 
 import json
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_slurm import fake_srun_env
 
 pytest.importorskip("mmdet", reason="the OpenMMLab stack is not installed (make install)")
 
@@ -30,8 +32,9 @@ def _free_port() -> str:
         return str(s.getsockname()[1])
 
 
-def _run(cmd: list[str], timeout: int = 400) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHON=sys.executable, PORT=_free_port(), OMP_NUM_THREADS="1")
+def _run(cmd: list[str], timeout: int = 400, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = dict(env or os.environ, PYTHON=sys.executable, PORT=_free_port(), MASTER_PORT=_free_port(),
+               OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     return proc
@@ -53,13 +56,19 @@ def test_two_process_training_and_testing(tmp_path):
     assert "Distributed training: True" in log and "GPU number: 2" in log  # world size 2 (gloo on CPU)
     assert "Epoch(train) [1][2/2]" in log  # 16 images / (2 processes x 4) = 2 iterations per process
 
-    # the same checkpoint evaluated by one process and by two (results gathered over gloo) agree
-    single, double = tmp_path / "single.json", tmp_path / "double.json"
-    _run([sys.executable, str(DET / "test.py"), str(DEMO_CONFIG), str(ckpt), "--work-dir", str(tmp_path / "t1"),
-          "--metrics-json", str(single), *common])
+    # the same checkpoint evaluated by one process, by two under torchrun and by two srun tasks (results
+    # gathered over gloo) agree
+    single, double, slurm = tmp_path / "single.json", tmp_path / "double.json", tmp_path / "slurm.json"
+    _run([sys.executable, str(DET / "tools" / "test.py"), str(DEMO_CONFIG), str(ckpt), "--work-dir",
+          str(tmp_path / "t1"), "--metrics-json", str(single), *common])
     _run(["bash", str(DET / "dist_test.sh"), str(DEMO_CONFIG), str(ckpt), "2", "--work-dir", str(tmp_path / "t2"),
           "--metrics-json", str(double), *common])
-    m1, m2 = json.loads(single.read_text()), json.loads(double.read_text())
+    env = dict(fake_srun_env(tmp_path), GPUS="2", GPUS_PER_NODE="2")
+    _run(["bash", str(DET / "tools" / "slurm_test.sh"), "cpu", "det_test", str(DEMO_CONFIG), str(ckpt),
+          "--work-dir", str(tmp_path / "t3"), "--metrics-json", str(slurm), *common], env=env)
+    log = next((tmp_path / "t3").glob("*/*.log")).read_text()
+    assert "Distributed launcher: slurm" in log and "GPU number: 2" in log
+    m1, m2, m3 = (json.loads(p.read_text()) for p in (single, double, slurm))
     for key in ("coco/bbox_mAP", "coco/bbox_mAP_50", "coco/segm_mAP", "coco/segm_mAP_50"):
         assert key in m1 and 0.0 <= m1[key] <= 1.0
-    assert m1 == pytest.approx(m2)
+    assert m1 == pytest.approx(m2) and m1 == pytest.approx(m3)

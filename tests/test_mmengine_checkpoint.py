@@ -1,8 +1,12 @@
-"""mmengine checkpoints load with ``weights_only=True`` through the one allow-list that the detection and
-segmentation entry points share (``wavemsa.checkpoint.mmengine_safe_globals``)."""
+"""mmengine checkpoints load with ``weights_only=True``: the plug-ins every config imports (``wavemsa_det``,
+``wavemsa_seg``) add exactly mmengine's classes to torch's allow-list (``wavemsa.mm.checkpoint``), so the
+frameworks' own loaders read the project's checkpoints while anything else stays refused."""
 from __future__ import annotations
 
-import pickle
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,27 +17,79 @@ pytest.importorskip("mmengine", reason="the OpenMMLab stack is not installed (ma
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint  # noqa: E402
 
-from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
+from wavemsa.mm.checkpoint import mmengine_safe_globals  # noqa: E402
 
 
-def test_mmengine_checkpoint_loads_weights_only(tmp_path):
-    hub = MessageHub.get_instance("test_mmengine_checkpoint_saved")
+class _Exploit:
+    """Unpickles as a call of an arbitrary function (here a harmless one)."""
+
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def _mmengine_checkpoint(path: Path, name: str) -> Path:
+    hub = MessageHub.get_instance(name)
     hub.update_scalar("train/loss", np.float32(0.5))  # a HistoryBuffer holding NumPy data
     hub.update_scalar("train/lr", 1e-4)
     hub.update_info("iter", np.int64(7))  # a NumPy scalar in runtime_info
-    path = str(tmp_path / "iter_7.pth")
     save_checkpoint({"meta": {"iter": 7}, "state_dict": {"w": torch.ones(3)}, "message_hub": hub.state_dict()},
-                    path)
+                    str(path))
+    return path
 
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(path, weights_only=True)  # torch's default refuses the message hub's objects
+
+def test_mmengine_checkpoint_loads_weights_only(tmp_path):
+    path = _mmengine_checkpoint(tmp_path / "iter_7.pth", "test_mmengine_checkpoint_saved")
     with mmengine_safe_globals():
-        ckpt = _load_checkpoint(path, map_location="cpu")  # mmengine's loader, torch.load's default
+        ckpt = _load_checkpoint(str(path), map_location="cpu")  # mmengine's loader, torch.load's default
     torch.testing.assert_close(ckpt["state_dict"]["w"], torch.ones(3))
     restored = MessageHub.get_instance("test_mmengine_checkpoint_restored")
     restored.load_state_dict(ckpt["message_hub"])
     assert restored.get_scalar("train/loss").current() == pytest.approx(0.5)
     assert restored.get_info("iter") == 7
 
-    with pytest.raises(pickle.UnpicklingError):  # the allow-list holds only inside the context
-        torch.load(path, weights_only=True)
+
+CHECK = """
+import pickle, sys, torch
+from torch.serialization import get_safe_globals
+path, exploit, plugin = sys.argv[1:]
+try:
+    torch.load(path, weights_only=True)
+    sys.exit("read before the plug-in was imported")
+except pickle.UnpicklingError:
+    pass
+before = set(map(id, get_safe_globals()))
+__import__(plugin)
+from wavemsa.mm.checkpoint import mmengine_checkpoint_globals
+# what the import added besides torch's own (torch.distributed registers DTensor & co. when imported)
+added = {id(g) for g in get_safe_globals() if not getattr(g, "__module__", "").startswith("torch")} - before
+assert added == set(map(id, mmengine_checkpoint_globals())), "the plug-in allowed more than mmengine's classes"
+ckpt = torch.load(path, weights_only=True)
+assert ckpt["message_hub"]["log_scalars"]["train/loss"].current() == 0.5
+try:
+    torch.load(exploit, weights_only=True)
+    sys.exit("an arbitrary callable was unpickled")
+except pickle.UnpicklingError as err:
+    assert "getcwd" in str(err), err
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("plugin", ["wavemsa_det", "wavemsa_seg"])
+def test_plugin_allows_exactly_mmengine_classes(tmp_path, plugin):
+    path = _mmengine_checkpoint(tmp_path / "iter_7.pth", f"test_plugin_{plugin}")
+    exploit = tmp_path / "exploit.pth"
+    torch.save({"state_dict": {"w": torch.ones(1)}, "payload": _Exploit()}, exploit)
+    proc = subprocess.run([sys.executable, "-c", CHECK, str(path), str(exploit), plugin], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
+
+
+def test_temporary_allow_list_keeps_the_plugins(tmp_path):
+    """torch's safe_globals context removes its list on exit: ours must not withdraw what a plug-in allowed."""
+    from wavemsa.mm.checkpoint import allow_mmengine_checkpoints, read_weights
+
+    path = _mmengine_checkpoint(tmp_path / "iter_7.pth", "test_temporary_allow_list")
+    allow_mmengine_checkpoints()
+    read_weights(path)  # enters and leaves mmengine_safe_globals()
+    assert torch.load(path, weights_only=True)["meta"] == {"iter": 7}
+

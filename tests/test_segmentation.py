@@ -1,13 +1,13 @@
-"""Semantic segmentation (semantic_segmentation/): the built-in ADE20K-format data, every config through
-tools/train.py (one iteration) and tools/test.py (prediction, metrics, painted PNGs) on the CPU, the
-config/backbone channel contract, params/FLOPs and the bad-input errors.
+"""Semantic segmentation (semantic_segmentation/): the built-in ADE20K-format data (background + ten digit
+classes), every config through tools/train.py (one iteration) and tools/test.py (prediction, metrics, painted
+PNGs) on the CPU, the config/backbone channel contract, params/FLOPs counted as the library counts the
+backbone, and the bad-input errors (InputError, before training where the data allow).
 
 Configs run with the tiny backbone (arch='t') on 64x64 crops to stay fast, keeping each config's
 decode heads, dataset class, pipelines (shrunk) and optimiser.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 pytest.importorskip("mmseg", reason="the OpenMMLab stack is installed by `make install-mm`")
@@ -27,17 +28,11 @@ TINY_CHANNELS = [32, 64, 128, 192]
 SIZE = 64
 
 sys.path.insert(0, str(REPO / "datasets"))
-sys.path.insert(0, str(SEG))
 import make_ade20k  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 
-
-def load_tool(name: str):
-    """Import semantic_segmentation/tools/<name>.py as a module."""
-    spec = importlib.util.spec_from_file_location(f"seg_tool_{name}", SEG / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from wavemsa.errors import InputError  # noqa: E402
+from wavemsa.mm import evaluate, train  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -88,9 +83,11 @@ def test_dataset_layout_and_labels(ade_root: Path):
         for img, ann in zip(imgs, anns):
             seg = np.asarray(Image.open(ann))
             assert seg.dtype == np.uint8 and seg.shape == (SIZE, SIZE) == Image.open(img).size[::-1]
-            assert seg.max() <= 10 and (seg > 0).any()  # 0 = other, 1..10 = digits; never digit-free
+            # 1 = background, 2..11 = digits; 0 ('other', ignored) unused; never digit-free
+            assert seg.min() == 1 and seg.max() <= 11 and (seg > 1).any() and (seg == 1).mean() > 0.3
     build = json.loads((ade_root / "build.json").read_text())
     assert build["size"] == SIZE and build["num_train"] == 8
+    assert build["classes"] == ["background", *(f"digit {d}" for d in range(10))]
 
 
 def test_label_map_follows_instance_masks():
@@ -101,7 +98,7 @@ def test_label_map_follows_instance_masks():
     insts = [make_ade20k.digit_scenes.Instance(0, mask_a, (0, 0, 4, 2)),
              make_ade20k.digit_scenes.Instance(9, mask_b, (3, 3, 1, 1))]
     seg = make_ade20k.label_map(insts, 4, 4)
-    assert (seg[:2] == 1).all() and seg[3, 3] == 10 and (seg[2] == 0).all()
+    assert (seg[:2] == 2).all() and seg[3, 3] == 11 and (seg[2] == 1).all()  # digit d -> d + 2, background 1
 
 
 # The B configs differ from the S ones only in the backbone arch and channels, which the small run
@@ -113,10 +110,9 @@ SMALL_RUN_CONFIGS = [p for p in ADE_CONFIGS if "_b_" not in p.name] + DEMO_CONFI
 @pytest.mark.slow
 @pytest.mark.parametrize("config", SMALL_RUN_CONFIGS, ids=lambda p: p.stem)
 def test_config_trains_one_iteration_and_predicts(config: Path, ade_root: Path, tmp_path: Path):
-    train, test = load_tool("train"), load_tool("test")
     small = small_config(config, ade_root, tmp_path)
     work = tmp_path / "work"
-    train.main([str(small), "--work-dir", str(work)])
+    train.main([str(small), "--work-dir", str(work)], "segmentation")
     ckpt = work / "iter_1.pth"
     assert ckpt.is_file()
     scalars_json = next(work.glob("*/vis_data/scalars.json"))
@@ -125,8 +121,8 @@ def test_config_trains_one_iteration_and_predicts(config: Path, ade_root: Path, 
     assert (work / "training_curves.png").is_file()
 
     show = tmp_path / "show"
-    metrics = test.main([str(small), str(ckpt), "--work-dir", str(work), "--show-dir", str(show),
-                         "--show-interval", "1"])
+    metrics = evaluate.main([str(small), str(ckpt), "--work-dir", str(work), "--show-dir", str(show),
+                             "--show-interval", "1"], "segmentation")
     assert set(metrics) == {"aAcc", "mIoU", "mAcc"}
     assert all(0.0 <= v <= 100.0 for v in metrics.values())
     assert json.loads((work / "metrics.json").read_text())["mIoU"] == metrics["mIoU"]
@@ -153,39 +149,38 @@ def test_full_size_config_matches_backbone(config: Path):
         assert m.auxiliary_head.in_channels == channels[m.auxiliary_head.in_index]
     assert m.decode_head.num_classes == 150 and tuple(m.data_preprocessor.size) == (512, 512)
     assert cfg.train_dataloader.dataset.type == "CheckedADE20KDataset"
-    assert cfg.train_dataloader.dataset.data_root == "datasets/ADEChallengeData2016"
-    assert m.backbone.init_cfg.type == "Pretrained"
-    assert cfg.optim_wrapper.optimizer.type == "AdamW"
-    assert cfg.optim_wrapper.paramwise_cfg.norm_decay_mult == 0.0
+    assert cfg.train_dataloader.dataset.data_root.endswith("datasets/ADEChallengeData2016")
+    assert m.backbone.init_cfg.type == "Pretrained" and "wavemsa_seg" in cfg.custom_imports.imports
 
 
-def test_get_flops_counts_attention(tmp_path: Path):
-    """Params/FLOPs at 512x512 for the FPN-S config; attention (SDPA) is counted, not skipped."""
-    flops = load_tool("get_flops")
-    cfg = Config.fromfile(str(SEG / "configs" / "wavemsa" / "fpn_wavemsa_s_512x512_80k_ade20k.py"))
-    cfg.model.backbone.init_cfg = None
-    small = flops.complexity(cfg, (64, 64))
-    assert 15 < small["params_m"] < 40 and small["aux_params_m"] == 0 and small["gflops"] > 0
-    assert flops.sdpa_flops((2, 3, 10, 8), (2, 3, 5, 8), (2, 3, 5, 4)) == 2 * 3 * 10 * 5 * (8 + 4)
-    # the handle is used: switching it off removes the attention's share
-    cfg.model.backbone.arch = "t"
-    cfg.model.neck.in_channels = TINY_CHANNELS
-    with_attn = flops.complexity(cfg, (64, 64))["gflops"]
-    orig, flops.sdpa_flop_jit = flops.sdpa_flop_jit, lambda inputs, outputs: 0
-    try:
-        without = flops.complexity(cfg, (64, 64))["gflops"]
-    finally:
-        flops.sdpa_flop_jit = orig
-    assert with_attn > without
+def test_get_flops_counts_the_backbone_as_the_library_does():
+    """The segmentor's count includes the backbone exactly as wavemsa.complexity counts it (the in-place
+    addmm_ of WaveAttention.project and the SDPA products included: the former rule set missed the first)."""
+    from wavemsa.backbone import WaveFormerBackbone
+    from wavemsa.complexity import count_flops, count_params
+    from wavemsa.mm.flops import complexity
+    from wavemsa_seg.task import TASK
+
+    config = SEG / "configs" / "wavemsa" / "fpn_wavemsa_s_512x512_80k_ade20k.py"
+    row = complexity(TASK, str(config), 64, 96)
+    backbone = WaveFormerBackbone("s").eval()
+    with torch.no_grad():
+        library = count_flops(backbone, (torch.randn(1, 3, 64, 96),))
+    assert row["input"] == "96x64" and row["backbone_gflops"] == pytest.approx(library / 1e9, rel=1e-6)
+    assert row["backbone_params_M"] == pytest.approx(count_params(backbone) / 1e6)
+    assert row["gflops"] > row["backbone_gflops"] and 15 < row["params_M"] < 40
+    upernet = complexity(TASK, str(DEMO_CONFIGS[0]), 64, 64)  # its auxiliary head is left out, as mmseg does
+    assert upernet["params_M"] < 3.5
 
 
 # ----------------------------------------------------------------------------------- bad input
 
 
 def _dataset(root: Path, cls: str = "DigitScenesDataset", split: str = "training"):
-    import wavemsa_seg  # noqa: F401  (registers the datasets and CheckSegMap)
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
+
+    import wavemsa_seg  # noqa: F401  (registers the datasets and CheckSegMap)
 
     init_default_scope("mmseg")
     pipeline = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations"), dict(type="CheckSegMap"),
@@ -206,13 +201,14 @@ def test_good_data_loads(ade_root: Path):
     sample = ds[0]
     seg = sample["data_samples"].gt_sem_seg.data
     assert tuple(seg.shape) == (1, SIZE, SIZE)
-    assert set(seg.unique().tolist()) <= set(range(10)) | {255}  # reduce_zero_label: 0 -> 255
+    values = set(seg.unique().tolist())
+    assert 0 in values and values <= set(range(11))  # reduce_zero_label: raw 1 (background) -> class 0
 
 
 def test_missing_annotation_names_the_file(ade_copy: Path):
     gone = ade_copy / "annotations" / "training" / "ADE_train_00000003.png"
     gone.unlink()
-    with pytest.raises(FileNotFoundError, match="ADE_train_00000003.png") as e:
+    with pytest.raises(InputError, match="ADE_train_00000003.png") as e:
         _dataset(ade_copy)
     assert "1 of 8 images" in str(e.value)
 
@@ -220,8 +216,8 @@ def test_missing_annotation_names_the_file(ade_copy: Path):
 def test_empty_image_folder_is_an_error(tmp_path: Path):
     (tmp_path / "images" / "training").mkdir(parents=True)
     (tmp_path / "annotations" / "training").mkdir(parents=True)
-    with pytest.raises(FileNotFoundError, match="no '\\*.jpg' images"):
-        _dataset(tmp_path)
+    with pytest.raises(InputError, match="no '\\*.jpg' images"):
+        _dataset(tmp_path, "CheckedADE20KDataset")
 
 
 def test_label_map_of_wrong_size_names_the_file(ade_copy: Path):
@@ -235,7 +231,7 @@ def test_label_map_of_wrong_size_names_the_file(ade_copy: Path):
         ds[1]
 
 
-@pytest.mark.parametrize("cls,bad_value", [("DigitScenesDataset", 11), ("CheckedADE20KDataset", 151)])
+@pytest.mark.parametrize("cls,bad_value", [("DigitScenesDataset", 12), ("CheckedADE20KDataset", 151)])
 def test_label_beyond_classes_names_the_file(ade_copy: Path, cls: str, bad_value: int):
     from wavemsa_seg.data import BadSegmentationData
 
@@ -249,3 +245,42 @@ def test_label_beyond_classes_names_the_file(ade_copy: Path, cls: str, bad_value
     seg[0, :3] = 255  # the ignore index is allowed
     Image.fromarray(seg).save(ann)
     ds[3]
+
+
+def test_rgb_label_map_is_refused_before_training(ade_copy: Path, tmp_path: Path):
+    """An RGB label PNG used to stop at the first loss with a tensor-stacking error."""
+    ann = ade_copy / "annotations" / "training" / "ADE_train_00000005.png"
+    Image.open(ann).convert("RGB").save(ann)
+    with pytest.raises(InputError, match=r"1 label map\(s\) are not single-channel: .*ADE_train_00000005\.png "
+                                         r"\(RGB\); a label map holds one class id per pixel"):
+        _dataset(ade_copy)
+    small = small_config(DEMO_CONFIGS[0], ade_copy, tmp_path)
+    with pytest.raises(InputError, match=r"ADE_train_00000005\.png \(RGB\)"):  # the entry point, before any step
+        train.main([str(small), "--work-dir", str(tmp_path / "work")], "segmentation")
+    assert not list((tmp_path / "work").glob("iter_*.pth"))
+
+
+def test_set_built_with_another_labelling_is_refused(ade_copy: Path):
+    build = ade_copy / "build.json"
+    args = json.loads(build.read_text())
+    del args["classes"]  # what datasets/make_ade20k.py wrote before the background class
+    build.write_text(json.dumps(args))
+    with pytest.raises(InputError, match=r"build\.json is missing or names no classes: .*older "
+                                         r"datasets/make_ade20k\.py .*rebuild"):
+        _dataset(ade_copy)
+    _dataset(ade_copy, "CheckedADE20KDataset")  # the ADE20K class does not read build.json
+
+
+def test_test_py_refuses_a_truncated_or_foreign_checkpoint(ade_root: Path, tmp_path: Path):
+    import timm
+
+    small = small_config(DEMO_CONFIGS[0], ade_root, tmp_path)
+    truncated = tmp_path / "iter_800.pth"
+    torch.save({"state_dict": {"w": torch.ones(1000)}}, truncated)
+    truncated.write_bytes(truncated.read_bytes()[:500])
+    with pytest.raises(InputError, match=r"iter_800\.pth: not a readable PyTorch checkpoint"):
+        evaluate.main([str(small), str(truncated)], "segmentation")
+    cls_ckpt = tmp_path / "best.pth"
+    torch.save({"model": timm.create_model("wavemsa_t", num_classes=10).state_dict()}, cls_ckpt)
+    with pytest.raises(InputError, match=r"best\.pth holds none of the \d+ weights of EncoderDecoder"):
+        evaluate.main([str(small), str(cls_ckpt), "--work-dir", str(tmp_path / "w")], "segmentation")

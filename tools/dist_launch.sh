@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
-# The torchrun launcher behind object_detection/dist_{train,test}.sh and
-# semantic_segmentation/tools/dist_{train,test}.sh: one process per device (gloo on machines without
-# CUDA), the task folder (object_detection/, semantic_segmentation/) on PYTHONPATH so that the configs'
-# custom_imports find its plug-in, and `--launcher pytorch` for the entry point.
+# The torchrun launcher behind {object_detection,semantic_segmentation}/tools/dist_{train,test}.sh: one
+# process per device (gloo on machines without CUDA) and `--launcher pytorch` for the entry point. The
+# configs' plug-ins (wavemsa_det, wavemsa_seg) are installed packages (`make install`): no path set-up here.
 #   tools/dist_launch.sh WRAPPER ENTRY_POINT "ARG NAMES" ARGS...
 # WRAPPER is the calling script ("${BASH_SOURCE[0]}"): ENTRY_POINT (train.py, test.py) lies beside it
 # and its name heads the usage message. ARGS are the wrapper's: the entry point's positional arguments
@@ -20,11 +19,7 @@ if [ $# -lt $((N + 1)) ]; then
     exit 2
 fi
 GPUS=${*:N+1:1}
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-REL=${SCRIPT#"$ROOT"/}
-TASK_DIR=$ROOT/${REL%%/*}
 
-PYTHONPATH="$TASK_DIR${PYTHONPATH:+:$PYTHONPATH}" \
 exec "${PYTHON:-python}" -m torch.distributed.run \
     --nnodes="${NNODES:-1}" \
     --node_rank="${NODE_RANK:-0}" \

@@ -11,7 +11,8 @@
 #   - its setup.py imports pkg_resources, which setuptools>=81 no longer ships (we pin 80.10.2);
 #   - it compiles with -std=c++17, torch 2.14's headers need C++20 (we patch the flag).
 # torch/torchvision are held at their installed versions. The script ends by running nms and
-# RoIAlign on the CPU and importing mmdet/mmseg (which assert their supported mmcv range).
+# RoIAlign on the CPU, importing mmdet/mmseg (which assert their supported mmcv range) and the project's
+# plug-ins wavemsa_det / wavemsa_seg (installed with the library by `pip install -e .`, pyproject.toml).
 set -euo pipefail
 
 PY=$(command -v "${1:-python3}") || { echo "install_openmmlab: no python '${1:-python3}'" >&2; exit 1; }
@@ -99,6 +100,12 @@ assert torch.allclose(out.flatten(), torch.tensor([7.5])), f"mmcv.ops.RoIAlign g
 import mmdet  # noqa: E402  (asserts mmcv_minimum_version <= mmcv < mmcv_maximum_version)
 import mmengine  # noqa: E402
 import mmseg  # noqa: E402  (asserts MMCV_MIN <= mmcv < MMCV_MAX)
+
+try:
+    import wavemsa_det  # noqa: E402,F401  (what every detection config imports)
+    import wavemsa_seg  # noqa: E402,F401  (what every segmentation config imports)
+except ModuleNotFoundError as err:
+    sys.exit(f"{err.name} is not installed: run `pip install -e .` at the repository root (make install-core)")
 
 for line in open(sys.argv[1]):
     name, version = line.strip().split("==")

@@ -1,13 +1,12 @@
 """Safe checkpoint loading: ``torch.load(weights_only=True)`` or safetensors (a timm model folder's
 ``model.safetensors``, or the folder itself), unwrapping of trainer checkpoints and clear errors for missing,
-corrupt or mismatched files; the allow-list that lets the same restricted loader read the checkpoints mmengine
-writes (detection and segmentation runners)."""
+corrupt or mismatched files. (The allow-list for the checkpoints mmengine writes lives with the detection /
+segmentation runtime, :mod:`wavemsa.mm.checkpoint`.)"""
 from __future__ import annotations
 
 import os
 import pickle
 from collections.abc import Iterable, Mapping
-from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
@@ -140,31 +139,3 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], stric
                           strict=False)
     return missing
 
-
-def mmengine_checkpoint_globals() -> list:
-    """The allow-list for mmengine (0.10) checkpoints: what they pickle besides tensors and containers.
-
-    mmengine saves the runner's message hub next to the weights: ``HistoryBuffer`` objects (NumPy arrays;
-    their statistics methods pickled through ``getattr``) and NumPy scalars in ``runtime_info``. Allowed
-    callables can only be called by name, so ``getattr`` fetches attributes but cannot call what it fetches
-    unless that is itself allowed.
-    """
-    import numpy as np
-    from mmengine.logging.history_buffer import HistoryBuffer
-
-    core = getattr(np, "_core", None) or np.core
-    return [HistoryBuffer, np.ndarray, np.dtype, core.multiarray._reconstruct, core.multiarray.scalar, getattr,
-            *(getattr(np.dtypes, n) for n in dir(np.dtypes) if n.endswith("DType"))]
-
-
-def mmengine_safe_globals() -> AbstractContextManager:
-    """Context in which ``torch.load(weights_only=True)`` reads mmengine checkpoints.
-
-    torch >= 2.6 loads with ``weights_only=True`` by default, as mmengine 0.10's loader leaves it, and
-    refuses the message hub's objects; within this context exactly :func:`mmengine_checkpoint_globals` are
-    allowed as well. The task folders' entry points run the runner in it (``load_from`` / resume)::
-
-        with mmengine_safe_globals():
-            runner.train()
-    """
-    return torch.serialization.safe_globals(mmengine_checkpoint_globals())

@@ -25,8 +25,9 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, inputs: torch.Tensor | tuple) -> float:
-    """FLOPs (fused multiply-adds) of one forward pass, counted by fvcore, SDPA included."""
+def flop_analysis(model: nn.Module, inputs: torch.Tensor | tuple):
+    """fvcore's ``FlopCountAnalysis`` of one forward pass with the SDPA and ``addmm_`` rules above
+    (``.total()``, ``.by_module()`` for the share of each submodule)."""
     from fvcore.nn import FlopCountAnalysis
     from fvcore.nn.jit_handles import addmm_flop_jit
 
@@ -35,4 +36,9 @@ def count_flops(model: nn.Module, inputs: torch.Tensor | tuple) -> float:
     analysis.set_op_handle("aten::addmm_", addmm_flop_jit)  # fvcore knows only the out-of-place addmm
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
-    return float(analysis.total())
+    return analysis
+
+
+def count_flops(model: nn.Module, inputs: torch.Tensor | tuple) -> float:
+    """FLOPs (fused multiply-adds) of one forward pass, counted by fvcore, SDPA included."""
+    return float(flop_analysis(model, inputs).total())

@@ -1,16 +1,21 @@
-"""Up-front checks of COCO-format data, so bad input fails at once with an error naming the file/key.
+"""Up-front checks of COCO-format data, so that bad input fails at once with an error naming the file and key.
 
 MMDetection itself maps a category id it does not know to a bare ``KeyError: 99`` deep inside dataset
-loading, silently drops configured classes that the annotation file lacks, and finds a missing image
-only when a worker first loads it. :func:`check_dataset_cfgs` runs before the runner is built.
+loading, silently drops configured classes that the annotation file lacks, finds a missing image only when a
+worker first loads it, stops with ``KeyError: 'mask'`` in a transform when an instance-segmentation config
+meets boxes without masks, and drops degenerate boxes without a word. :func:`check_dataset_cfgs` runs before
+the runner is built; problems are :class:`~wavemsa.errors.InputError`, and the annotations mmdet will drop are
+counted in one warning per file (ids and why).
 """
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 
-_WRAPPERS = ("RepeatDataset", "ClassBalancedDataset", "MultiImageMixDataset")
+from wavemsa.errors import InputError
+from wavemsa.mm.config import dataset_leaves
 
 
 def _fmt(items: Sequence, limit: int = 5) -> str:
@@ -18,88 +23,140 @@ def _fmt(items: Sequence, limit: int = 5) -> str:
     return ", ".join(str(i) for i in items[:limit]) + more
 
 
-def check_coco_annotations(ann_file: str, img_dir: str | None = None,
-                           classes: Sequence[str] | None = None) -> dict:
-    """Validate a COCO instances file; return {'images': n, 'annotations': n, 'categories': n}.
+def dropped_reason(ann: Mapping, image: Mapping) -> str | None:
+    """Why ``CocoDataset.parse_data_info`` (mmdet 3.3) drops this annotation, or None when it keeps it."""
+    x, y, w, h = ann["bbox"]
+    if w < 1 or h < 1:
+        return "width or height below 1 px"
+    if min(x + w, image["width"]) - max(x, 0) <= 0 or min(y + h, image["height"]) - max(y, 0) <= 0:
+        return "box outside the image"
+    if ann["area"] <= 0:
+        return "area <= 0"
+    return None
 
-    Raises ``FileNotFoundError`` for a missing annotation file or listed images absent from
-    ``img_dir``, ``ValueError`` for unreadable JSON, missing top-level keys, annotations whose
-    ``category_id`` / ``image_id`` is not defined in the file, malformed boxes, or configured
-    ``classes`` that are not category names of the file. Every message starts with ``ann_file``.
-    """
+
+def _load(ann_file: str) -> dict:
     if not os.path.isfile(ann_file):
-        raise FileNotFoundError(f"annotation file not found: {ann_file}")
+        raise InputError(f"annotation file not found: {ann_file}")
     try:
         with open(ann_file) as f:
             coco = json.load(f)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{ann_file}: not valid JSON ({err})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{ann_file}: not valid JSON ({err})") from None
     if not isinstance(coco, Mapping):
-        raise ValueError(f"{ann_file}: expected a JSON object with 'images', 'annotations', 'categories'")
+        raise InputError(f"{ann_file}: expected a JSON object with 'images', 'annotations', 'categories'")
     for key in ("images", "annotations", "categories"):
         if not isinstance(coco.get(key), list):
-            raise ValueError(f"{ann_file}: missing or non-list top-level key '{key}'")
+            raise InputError(f"{ann_file}: missing or non-list top-level key '{key}'")
+    return coco
+
+
+def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: Sequence[str] | None = None,
+                           with_mask: bool = False) -> dict:
+    """Validate a COCO instances file; return counts and the annotations mmdet will drop.
+
+    Returns ``{'images', 'annotations', 'categories': n, 'dropped': {reason: [annotation ids]}}``. Raises
+    :class:`InputError` (the message starts with ``ann_file``) for a missing or unreadable file, missing
+    top-level keys, annotations whose ``category_id`` / ``image_id`` the file does not define, malformed boxes,
+    kept annotations without ``area``, configured ``classes`` that are not category names of the file, listed
+    images absent from ``img_dir``, and, with ``with_mask`` (the pipeline loads masks), kept annotations of the
+    configured classes without a ``segmentation``.
+    """
+    coco = _load(ann_file)
     cat_ids = {c["id"]: c.get("name") for c in coco["categories"]}
-    image_ids = {im["id"] for im in coco["images"]}
+    images = {im["id"]: im for im in coco["images"]}
     if classes is not None:
         absent = [c for c in classes if c not in set(cat_ids.values())]
         if absent:
-            raise ValueError(f"{ann_file}: classes {_fmt(absent)} of the config are not category names of "
-                             f"the file ({_fmt(sorted(map(str, cat_ids.values())), 12)}); "
+            raise InputError(f"{ann_file}: classes {_fmt(absent)} of the config are not category names of the "
+                             f"file ({_fmt(sorted(map(str, cat_ids.values())), 12)}); "
                              "set the dataset's metainfo=dict(classes=...)")
+    wanted = {i for i, name in cat_ids.items() if classes is None or name in classes}
+    dropped: dict[str, list] = {}
+    maskless = []
     for ann in coco["annotations"]:
         where = f"{ann_file}: annotation id {ann.get('id')} (image_id {ann.get('image_id')})"
         if ann.get("category_id") not in cat_ids:
-            raise ValueError(f"{where} has category_id {ann.get('category_id')!r}, not one of the file's "
+            raise InputError(f"{where} has category_id {ann.get('category_id')!r}, not one of the file's "
                              f"category ids {_fmt(sorted(cat_ids), 12)}")
-        if ann.get("image_id") not in image_ids:
-            raise ValueError(f"{where} refers to an image_id that 'images' does not list")
+        image = images.get(ann.get("image_id"))
+        if image is None:
+            raise InputError(f"{where} refers to an image_id that 'images' does not list")
         box = ann.get("bbox")
         if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
-            raise ValueError(f"{where} has bbox {box!r}; expected [x, y, width, height]")
+            raise InputError(f"{where} has bbox {box!r}; expected [x, y, width, height]")
+        if ann.get("ignore", False):
+            continue
+        if "area" not in ann:
+            raise InputError(f"{where} has no 'area' (mmdet reads it)")
+        for key in ("width", "height"):
+            if not isinstance(image.get(key), (int, float)):
+                raise InputError(f"{ann_file}: image id {image['id']} has no '{key}'")
+        reason = dropped_reason(ann, image)
+        if reason:
+            dropped.setdefault(reason, []).append(ann.get("id"))
+        elif with_mask and ann["category_id"] in wanted and not ann.get("segmentation"):
+            maskless.append(ann.get("id"))
+    if maskless:
+        raise InputError(f"{ann_file}: {len(maskless)} annotation(s) have no 'segmentation' (ids {_fmt(maskless)}), "
+                         "but the config trains or evaluates masks (LoadAnnotations with_mask=True): add masks "
+                         "or use a box-only config")
     if img_dir is not None:
         missing = [im["file_name"] for im in coco["images"]
                    if not os.path.isfile(os.path.join(img_dir, im["file_name"]))]
         if missing:
-            raise FileNotFoundError(f"{ann_file}: {len(missing)} listed image(s) not found in {img_dir}: "
-                                    f"{_fmt(missing)}")
-    return {k: len(coco[k]) for k in ("images", "annotations", "categories")}
-
-
-def _coco_datasets(ds: Mapping) -> Iterator[Mapping]:
-    """The CocoDataset-like configs inside a dataset config (through Repeat/Concat wrappers)."""
-    if ds.get("type") == "ConcatDataset":
-        for sub in ds.get("datasets", []):
-            yield from _coco_datasets(sub)
-    elif ds.get("type") in _WRAPPERS:
-        yield from _coco_datasets(ds["dataset"])
-    elif str(ds.get("type", "")).endswith("CocoDataset") and ds.get("ann_file"):
-        yield ds
+            raise InputError(f"{ann_file}: {len(missing)} listed image(s) not found in {img_dir}: {_fmt(missing)}")
+    counts = {k: len(coco[k]) for k in ("images", "annotations", "categories")}
+    return dict(counts, dropped=dropped)
 
 
 def _join(root: str | None, path: str) -> str:
     return path if (not root or os.path.isabs(path)) else os.path.join(root, path)
 
 
+def _loads_masks(pipeline: Sequence[Mapping] | None) -> bool:
+    return any(t.get("type") == "LoadAnnotations" and t.get("with_mask") for t in pipeline or [])
+
+
+def warn_dropped(ann_file: str, report: Mapping) -> str | None:
+    """One warning for the annotations of ``ann_file`` that mmdet will drop (``report`` from
+    :func:`check_coco_annotations`); return its text."""
+    dropped = report["dropped"]
+    if not dropped:
+        return None
+    n = sum(len(ids) for ids in dropped.values())
+    text = (f"{ann_file}: mmdet will drop {n} of {report['annotations']} annotations: "
+            + "; ".join(f"{reason}: ids {_fmt(ids)}" for reason, ids in sorted(dropped.items())))
+    warnings.warn(text, stacklevel=3)
+    return text
+
+
 def check_dataset_cfgs(cfg: Mapping, splits: Sequence[str] = ("train", "val", "test")) -> None:
-    """Run :func:`check_coco_annotations` on every COCO dataset of the given dataloaders of an
-    mmengine config, and check that the evaluators' ``ann_file`` exist."""
+    """Run :func:`check_coco_annotations` on every COCO dataset of the given dataloaders of an mmengine config
+    (once per file), warn about the annotations mmdet will drop, and check that the evaluators' ``ann_file``
+    exist."""
     from mmdet.datasets import CocoDataset
 
-    seen = set()
+    seen, warned = set(), set()
     for split in splits:
         loader = cfg.get(f"{split}_dataloader")
         if not loader:
             continue
-        for ds in _coco_datasets(loader["dataset"]):
+        for ds in dataset_leaves(loader["dataset"]):
+            if not (str(ds.get("type", "")).endswith("CocoDataset") and ds.get("ann_file")):
+                continue
             root = ds.get("data_root")
             ann = _join(root, ds["ann_file"])
             img_dir = _join(root, (ds.get("data_prefix") or {}).get("img", ""))
             classes = (ds.get("metainfo") or {}).get("classes", CocoDataset.METAINFO["classes"])
-            if (ann, img_dir) not in seen:
-                seen.add((ann, img_dir))
-                check_coco_annotations(ann, img_dir, classes)
+            key = (ann, img_dir, _loads_masks(ds.get("pipeline")))
+            if key not in seen:
+                seen.add(key)
+                report = check_coco_annotations(ann, img_dir, classes, with_mask=key[2])
+                if ann not in warned:
+                    warned.add(ann)
+                    warn_dropped(ann, report)
         evaluators = cfg.get(f"{split}_evaluator") or []
         for ev in evaluators if isinstance(evaluators, list) else [evaluators]:
             if ev.get("ann_file") and not os.path.isfile(ev["ann_file"]):
-                raise FileNotFoundError(f"{split}_evaluator.ann_file not found: {ev['ann_file']}")
+                raise InputError(f"{split}_evaluator.ann_file not found: {ev['ann_file']}")

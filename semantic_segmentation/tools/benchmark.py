@@ -10,31 +10,31 @@ timed. The result is printed and written to ``<work dir>/fps.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # the wavemsa_seg plug-in
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner
+from tqdm import tqdm
 
-import torch  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.runner import Runner, load_checkpoint  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from wavemsa.checkpoint import mmengine_safe_globals  # noqa: E402
+from wavemsa.cli import existing_file, non_negative_int, positive_int
+from wavemsa.errors import run_main
+from wavemsa.mm.checkpoint import check_checkpoint_fits
+from wavemsa.mm.outputs import write_json_atomic
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Inference FPS of a segmentor")
-    p.add_argument("config")
-    p.add_argument("checkpoint", nargs="?", help="weights to load (speed does not depend on them)")
-    p.add_argument("--num-images", type=int, default=200, help="timed images (default %(default)s)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed images first (default %(default)s)")
-    p.add_argument("--random-input", type=int, nargs=2, metavar=("H", "W"),
+    p.add_argument("config", type=existing_file)
+    p.add_argument("checkpoint", nargs="?", type=existing_file,
+                   help="weights to load (speed does not depend on them)")
+    p.add_argument("--num-images", type=positive_int, default=200, help="timed images (default %(default)s)")
+    p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed images first (default %(default)s)")
+    p.add_argument("--random-input", type=positive_int, nargs=2, metavar=("H", "W"),
                    help="time random H x W inputs instead of the test set")
     p.add_argument("--work-dir", help="where fps.json goes (default work_dirs/<config name>)")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config settings")
@@ -73,8 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
     cfg.model.train_cfg = None
     model = MODELS.build(cfg.model)
     if args.checkpoint:
-        with mmengine_safe_globals():
-            load_checkpoint(model, args.checkpoint, map_location="cpu")
+        model.load_state_dict(check_checkpoint_fits(model, args.checkpoint), strict=False)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = revert_sync_batchnorm(model).to(device).eval()
 
@@ -95,12 +94,10 @@ def main(argv: list[str] | None = None) -> dict:
     result = dict(config=args.config, device=device, threads=torch.get_num_threads(), input=source,
                   images=args.num_images, fps=round(fps, 3))
     work_dir = args.work_dir or osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
-    os.makedirs(work_dir, exist_ok=True)
-    with open(osp.join(work_dir, "fps.json"), "w") as f:
-        json.dump(result, f, indent=2)
+    write_json_atomic(result, osp.join(work_dir, "fps.json"))
     print(f"{fps:.2f} img/s ({device}, {result['threads']} threads, {result['input']})")
     return result
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_main(main))

@@ -1,15 +1,18 @@
-"""MMSegmentation plug-in for WaveFormer: imported by the configs through ``custom_imports``.
+"""MMSegmentation 1.x plug-in for WaveFormer, imported by every segmentation config through
+``custom_imports = dict(imports=['wavemsa_seg'], allow_failed_imports=False)`` and installed by
+``make install`` (``pyproject.toml`` maps it to ``semantic_segmentation/wavemsa_seg``).
 
-Registers the library's backbone (``wavemsa.backbone.WaveFormerBackbone``, no copy of the model) as
-``type='WaveFormer'`` in mmseg's ``MODELS``, plus the checked ADE20K-layout datasets and the
-``CheckSegMap`` transform (``wavemsa_seg.data``).
+On import: the library's backbone goes into mmseg's ``MODELS`` as ``type='WaveFormer'`` and mmengine's
+checkpoint classes into torch's ``weights_only`` allow-list (:func:`wavemsa.mm.plugin.setup_plugin`: how
+``MMSegInferencer`` and ``mmseg/.mim/tools/*`` read the project's checkpoints); ``data`` registers the checked
+ADE20K-layout datasets and the ``CheckSegMap`` transform; ``task`` is segmentation for ``wavemsa.mm``.
 """
 from mmseg.registry import MODELS
 
-from wavemsa.backbone import register_mm_backbone
+from wavemsa.mm.plugin import setup_plugin
 
 from .data import CheckedADE20KDataset, CheckSegMap, DigitScenesDataset
 
-register_mm_backbone(MODELS)
+setup_plugin(MODELS)
 
 __all__ = ["CheckedADE20KDataset", "CheckSegMap", "DigitScenesDataset"]

@@ -1,23 +1,39 @@
 """ADE20K-layout datasets that reject bad input with an error naming the file.
 
-- ``CheckedADE20KDataset``: mmseg's ``ADE20KDataset`` that fails at construction when the image folder
-  is empty or an image has no label map, and tells ``CheckSegMap`` the class count.
-- ``DigitScenesDataset``: the built-in digit scenes (``datasets/make_ade20k.py``), ten classes.
-- ``CheckSegMap`` (pipeline transform, right after ``LoadAnnotations``): the label map must have its
-  image's size and hold only class ids or the ignore index.
+- ``CheckedADE20KDataset``: mmseg's ``ADE20KDataset`` that fails at construction (before training) when the
+  image folder is empty, an image has no label map, or a label map is not single-channel (an RGB PNG would
+  otherwise stop at the first loss with a tensor-stacking error), and tells ``CheckSegMap`` the class count.
+- ``DigitScenesDataset``: the built-in digit scenes (``datasets/make_ade20k.py``): 'background' and ten
+  digit classes; refuses a set built by an older script with another labelling.
+- ``CheckSegMap`` (pipeline transform, right after ``LoadAnnotations``): the label map must have its image's
+  size and hold only class ids or the ignore index.
+
+Every problem is a :class:`BadSegmentationData`, an :class:`~wavemsa.errors.InputError`.
 """
 from __future__ import annotations
 
+import json
 import os.path as osp
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.datasets import ADE20KDataset
 from mmseg.registry import DATASETS, TRANSFORMS
+from PIL import Image
+
+from wavemsa.errors import InputError
+
+# The built-in scenes' labelling (datasets/make_ade20k.py writes the same list into build.json): raw label
+# 0 = other (ignored, as ADE20K's 0), raw 1 = background, raw d + 2 = digit d.
+DIGIT_SCENE_CLASSES = ("background", *(f"digit {d}" for d in range(10)))
 
 
-class BadSegmentationData(ValueError):
+class BadSegmentationData(InputError):
     """An image or label map that cannot be used; the message names the file."""
+
+
+def _shown(paths: list[str], limit: int = 5) -> str:
+    return ", ".join(paths[:limit]) + (f" ... (+{len(paths) - limit} more)" if len(paths) > limit else "")
 
 
 @DATASETS.register_module()
@@ -31,16 +47,23 @@ class CheckedADE20KDataset(ADE20KDataset):
         data_list = super().load_data_list()
         img_dir = self.data_prefix.get("img_path", "")
         if not data_list:
-            raise FileNotFoundError(
+            raise BadSegmentationData(
                 f"no '*{self.img_suffix}' images under {img_dir!r} "
                 f"(data_root={self.data_root!r}); see semantic_segmentation/README.md for the layout")
-        missing = [d["seg_map_path"] for d in data_list if "seg_map_path" in d
-                   and not osp.isfile(d["seg_map_path"])]
+        maps = [d["seg_map_path"] for d in data_list if "seg_map_path" in d]
+        missing = [p for p in maps if not osp.isfile(p)]
         if missing:
-            shown = "\n  ".join(missing[:5]) + ("\n  ..." if len(missing) > 5 else "")
-            raise FileNotFoundError(
-                f"{len(missing)} of {len(data_list)} images under {img_dir!r} have no label map; "
-                f"expected:\n  {shown}")
+            raise BadSegmentationData(f"{len(missing)} of {len(data_list)} images under {img_dir!r} have no "
+                                      f"label map; expected: {_shown(missing)}")
+        multi = []
+        for path in maps:
+            with Image.open(path) as im:  # reads the header only
+                if len(im.getbands()) != 1:
+                    multi.append(f"{path} ({im.mode})")
+        if multi:
+            raise BadSegmentationData(
+                f"{len(multi)} label map(s) are not single-channel: {_shown(multi, 3)}; a label map holds one "
+                "class id per pixel (8-bit grey 'L' or palette 'P' PNG), not colours")
         num_classes = len(self.metainfo["classes"])
         for d in data_list:
             d["num_classes"] = num_classes
@@ -49,12 +72,27 @@ class CheckedADE20KDataset(ADE20KDataset):
 
 @DATASETS.register_module()
 class DigitScenesDataset(CheckedADE20KDataset):
-    """Built-in digit scenes in the ADEChallengeData2016 layout: raw label ``d + 1`` is digit ``d``."""
+    """Built-in digit scenes in the ADEChallengeData2016 layout: raw label 1 is the background, ``d + 2`` digit
+    ``d``, 0 unused (ignored)."""
 
     METAINFO = dict(
-        classes=tuple(f"digit {d}" for d in range(10)),
-        palette=[[230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
+        classes=DIGIT_SCENE_CLASSES,
+        palette=[[64, 64, 64], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200], [245, 130, 48],
                  [145, 30, 180], [70, 240, 240], [240, 50, 230], [210, 245, 60], [250, 190, 212]])
+
+    def load_data_list(self) -> list[dict]:
+        build = osp.join(self.data_root or "", "build.json")
+        classes = None
+        if osp.isfile(build):
+            with open(build) as f:
+                classes = json.load(f).get("classes")
+        if classes is None:
+            raise BadSegmentationData(f"{build} is missing or names no classes: the set was built by an older "
+                                      "datasets/make_ade20k.py (no background class); rebuild it")
+        if tuple(classes) != DIGIT_SCENE_CLASSES:
+            raise BadSegmentationData(f"{build}: classes {classes} are not DigitScenesDataset's "
+                                      f"{list(DIGIT_SCENE_CLASSES)}; rebuild with python datasets/make_ade20k.py")
+        return super().load_data_list()
 
 
 @TRANSFORMS.register_module()
@@ -62,9 +100,10 @@ class CheckSegMap(BaseTransform):
     """Reject a label map whose size differs from its image's or that holds ids beyond the classes.
 
     Place right after ``LoadAnnotations`` (before any resize of the map). Reads ``gt_seg_map`` (H, W)
-    and ``ori_shape``; valid values are ``0..num_classes-1`` and ``ignore_index`` (after mmseg's
-    ``reduce_zero_label``, which maps raw ``v`` to ``v - 1`` and raw 0 to 255). ``num_classes``
-    defaults to the sample's ``num_classes`` (set by ``CheckedADE20KDataset``).
+    and ``ori_shape``; samples without a label map (inference pipelines) pass unchanged. Valid values are
+    ``0..num_classes-1`` and ``ignore_index`` (after mmseg's ``reduce_zero_label``, which maps raw ``v`` to
+    ``v - 1`` and raw 0 to 255). ``num_classes`` defaults to the sample's ``num_classes`` (set by
+    ``CheckedADE20KDataset``).
     """
 
     def __init__(self, num_classes: int | None = None, ignore_index: int = 255) -> None:
@@ -72,8 +111,13 @@ class CheckSegMap(BaseTransform):
         self.ignore_index = ignore_index
 
     def transform(self, results: dict) -> dict:
+        if "gt_seg_map" not in results:  # inference (MMSegInferencer drops LoadAnnotations): nothing to check
+            return results
         path = results.get("seg_map_path", "<label map>")
         seg = results["gt_seg_map"]
+        if seg.ndim != 2:
+            raise BadSegmentationData(f"label map {path} has shape {seg.shape}: expected one class id per pixel "
+                                      "(a single-channel map)")
         img_shape = tuple(results["ori_shape"][:2])
         if tuple(seg.shape[:2]) != img_shape:
             raise BadSegmentationData(

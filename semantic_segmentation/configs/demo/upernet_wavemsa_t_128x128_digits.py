@@ -1,6 +1,6 @@
 # CPU demo (about 1 GFLOP per 128x128 image): UperNet (64 channels) + the tiny WaveFormer (arch='t')
-# on the built-in digit scenes
-# (datasets/make_ade20k.py: ADEChallengeData2016 layout, raw 0 = other/ignored, 1..10 = digits 0..9).
+# on the built-in digit scenes (datasets/make_ade20k.py: ADEChallengeData2016 layout, 11 classes: raw 1 =
+# background, 2..11 = digits 0..9; raw 0 = other, ignored as in ADE20K, unused by the built-in set).
 # The backbone starts from the classification demo's checkpoint (output/demo/best.pth) when it exists,
 # from scratch otherwise. Run by `make demo-seg`; paths are relative to the repository root.
 _base_ = ['../_base_/models/upernet_wavemsa.py', '../_base_/default_runtime.py']
@@ -14,14 +14,19 @@ init_cfg = (dict(type='Pretrained', checkpoint=classification_checkpoint)
             if osp.isfile(classification_checkpoint) else None)
 
 norm_cfg = dict(type='BN', requires_grad=True)
+hard_pixels = dict(type='OHEMPixelSampler', thresh=0.7, min_kept=2000)
 model = dict(
     data_preprocessor=dict(size=crop_size),
     backbone=dict(arch='t', drop_path_rate=0.05, init_cfg=init_cfg),
-    # most pixels are 'other' (ignored): average the loss over the labelled pixels only
-    decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=10, norm_cfg=norm_cfg,
-                     loss_decode=dict(avg_non_ignore=True)),
-    auxiliary_head=dict(in_channels=128, channels=32, num_classes=10, norm_cfg=norm_cfg,
-                        loss_decode=dict(avg_non_ignore=True)))
+    # The background covers 90% of the pixels, each digit about 1%: with a plain loss a model trained from
+    # scratch settles on "all background" (aAcc 90, mIoU 8 after 400 iterations). Online hard example mining
+    # keeps the pixels predicted below 0.7 (at least 2000 per 128x128 image): once the background is
+    # learned, the loss is the digits'. (mmseg 1.2.2's class_weight crashes on the ignored padding of
+    # down-scaled crops, open-mmlab/mmsegmentation#3734.) The padding is left out of the average.
+    decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=11, norm_cfg=norm_cfg,
+                     sampler=hard_pixels, loss_decode=dict(avg_non_ignore=True)),
+    auxiliary_head=dict(in_channels=128, channels=32, num_classes=11, norm_cfg=norm_cfg,
+                        sampler=hard_pixels, loss_decode=dict(avg_non_ignore=True)))
 
 # Digits are not mirror-symmetric: no flip. Scale jitter and colour distortion only.
 train_pipeline = [

@@ -1,0 +1,17 @@
+"""The OpenMMLab runtime shared by ``object_detection/`` and ``semantic_segmentation/``.
+
+``import wavemsa`` does not import this package; its modules import mmengine / mmdet / mmseg when used.
+
+- :mod:`~wavemsa.mm.config`: config loading and the options every entry point shares (``--work-dir``,
+  ``--data-root``, ``--cfg-options``, ``--launcher``, ``--no-data-check``).
+- :mod:`~wavemsa.mm.device`: the GPU configs on a machine without CUDA (SyncBN -> BN, AMP -> float32,
+  gloo process groups for torchrun and srun, DDP without device ids).
+- :mod:`~wavemsa.mm.checkpoint`: the allow-list that lets ``torch.load(weights_only=True)`` read mmengine
+  checkpoints (added by the plug-ins on import) and the checks that a checkpoint fits the model.
+- :mod:`~wavemsa.mm.outputs`: metrics JSON (atomic) and ``training_curves.png``.
+- :mod:`~wavemsa.mm.flops`: params / FLOPs through :func:`wavemsa.complexity.flop_analysis`.
+- :mod:`~wavemsa.mm.train`, :mod:`~wavemsa.mm.evaluate`, :mod:`~wavemsa.mm.convert`: the entry points behind
+  ``tools/train.py``, ``tools/test.py``, ``tools/convert_checkpoint.py`` of both folders.
+- :mod:`~wavemsa.mm.plugin`: what importing a plug-in does; :mod:`~wavemsa.mm.task`: what differs between
+  the two frameworks, implemented by the plug-ins ``wavemsa_det`` and ``wavemsa_seg``.
+"""

@@ -1,0 +1,111 @@
+"""Training entry point shared by ``object_detection/tools/train.py`` and ``semantic_segmentation/tools/train.py``.
+
+    python object_detection/tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--pretrained CKPT]
+    object_detection/tools/dist_train.sh CONFIG NUM_PROCESSES [options]     # torchrun underneath
+
+Before the runner starts: the options are checked when parsed, the config's ``--cfg-options`` keys must
+exist, the data are checked (``--no-data-check`` skips it), the backbone's pretrained checkpoint is loaded
+once (missing, unreadable, of another arch, no EMA weights for ``use_ema=True``: one-line error) and a
+``load_from`` / ``--resume`` checkpoint must cover the model. Without CUDA the GPU configs still run
+(:mod:`wavemsa.mm.device`). Rank 0 writes ``training_curves.png`` into the work dir at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from functools import partial
+
+from ..cli import existing_file
+from ..errors import InputError, run_main
+from .checkpoint import check_checkpoint_fits, check_pretrained_backbones, read_weights, unwrap
+from .config import add_common_args, load_config
+from .device import adapt_to_device, enable_amp
+from .outputs import plot_training
+from .task import Task, get_task
+
+__all__ = ["build_runner", "is_local_leader", "main", "run"]
+
+
+def _resume_arg(text: str) -> str:
+    return text if text == "auto" else existing_file(text)
+
+
+def parse_args(argv: list[str] | None, task: Task) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=f"Train a {task.model_word} ({task.scope} config)")
+    p.add_argument("config", type=existing_file, help="config file")
+    p.add_argument("--amp", action="store_true", help="mixed precision through mmengine's AmpOptimWrapper "
+                   "(dynamic loss scale; float32 on a machine without CUDA)")
+    p.add_argument("--auto-scale-lr", action="store_true",
+                   help="scale the learning rate by total batch size / auto_scale_lr.base_batch_size")
+    p.add_argument("--resume", nargs="?", const="auto", type=_resume_arg, metavar="CKPT",
+                   help="resume from CKPT, or from the latest checkpoint of the work dir when no path is given")
+    p.add_argument("--pretrained", type=existing_file, metavar="CKPT",
+                   help="initialise the backbone from this classification checkpoint (replaces the "
+                   "config's init_cfg checkpoint, keeps its use_ema)")
+    add_common_args(p)
+    return p.parse_args(argv)
+
+
+def is_local_leader() -> bool:
+    """Whether this process is the first of its machine (torchrun's LOCAL_RANK, srun's SLURM_LOCALID)."""
+    return os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) == "0"
+
+
+def build_runner(cfg):
+    """mmengine's Runner of ``cfg`` (or the config's ``runner_type``), its visualizer named after the run
+    (mmdet / mmseg name theirs all 'visualizer': a second run in one process would log into the first's)."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    if cfg.get("visualizer"):
+        cfg.visualizer.pop("name", None)
+    return Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+
+
+def main(argv: list[str] | None = None, task: Task | str = "detection") -> str:
+    """Train; return the work dir."""
+    task = get_task(task) if isinstance(task, str) else task
+    args = parse_args(argv, task)
+    if args.launcher == "pytorch":
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))  # torch.distributed.launch without --use_env
+    cfg = load_config(args)
+    if args.pretrained:
+        init_cfg = dict(cfg.model.backbone.get("init_cfg") or {})
+        cfg.model.backbone.init_cfg = dict(init_cfg, type="Pretrained", checkpoint=args.pretrained)
+    if args.amp:
+        enable_amp(cfg)
+    if args.auto_scale_lr:
+        if "base_batch_size" not in (cfg.get("auto_scale_lr") or {}):
+            raise InputError(f"--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size")
+        cfg.auto_scale_lr.enable = True
+    if args.resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    start = cfg.get("load_from")
+    if args.resume == "auto":
+        from mmengine.runner import find_latest_checkpoint
+
+        start = find_latest_checkpoint(cfg.work_dir)
+    weights = read_weights(start) if start else None  # an unreadable file stops here, before the runner
+    adapt_to_device(cfg)
+    if not args.no_data_check and is_local_leader():
+        task.check_data(cfg, ("train", "val") if cfg.get("val_cfg") else ("train",))
+    runner = build_runner(cfg)
+    model = unwrap(runner.model)
+    check_pretrained_backbones(model)
+    if start:
+        what = "--resume checkpoint" if args.resume else "load_from checkpoint"
+        check_checkpoint_fits(model, start, cfg.get("scratch_modules", ()), what=what, weights=weights)
+    runner.train()
+    if runner.rank == 0:
+        png = plot_training(cfg.work_dir, task.curve_metrics, metric_label=task.metric_label)
+        if png:
+            print(f"training curves: {png}")
+    return cfg.work_dir
+
+
+def run(task: str) -> int:
+    """``sys.exit(run('detection'))``: :func:`main` with one-line errors for known bad input."""
+    return run_main(partial(main, task=task))
+
