@@ -1,8 +1,8 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``.
 
 The configs are written for GPUs (SyncBN, NCCL), as mmseg's are. On a machine without CUDA the same
-configs run unchanged: SyncBN becomes BN (SyncBN needs a GPU), the process group uses gloo, and DDP wraps
-the CPU model without device ids.
+configs run unchanged: SyncBN becomes BN (SyncBN needs a GPU), fp16 (AmpOptimWrapper, which asserts a
+GPU) becomes float32, the process group uses gloo, and DDP wraps the CPU model without device ids.
 """
 from __future__ import annotations
 
@@ -41,6 +41,10 @@ def adapt_to_device(cfg: Config, launcher: str) -> Config:
     n = _replace_sync_bn(cfg.model)
     if n:
         print_log(f"no CUDA device: {n} SyncBN layer config(s) use BN instead", logger="current")
+    if cfg.get("optim_wrapper", {}).get("type") == "AmpOptimWrapper":
+        print_log("no CUDA device: AmpOptimWrapper (fp16) replaced by OptimWrapper (float32)", logger="current")
+        fp32 = {k: v for k, v in cfg.optim_wrapper.items() if k not in ("loss_scale", "dtype", "use_fsdp")}
+        cfg.optim_wrapper = dict(fp32, type="OptimWrapper")
     cfg.setdefault("env_cfg", {}).setdefault("dist_cfg", {})["backend"] = "gloo"
     if launcher == "pytorch":
         if not dist.is_initialized():
