@@ -16,7 +16,8 @@ init_cfg = (dict(type='Pretrained', checkpoint=classification_checkpoint)
 norm_cfg = dict(type='BN', requires_grad=True)
 model = dict(
     data_preprocessor=dict(size=crop_size),
-    backbone=dict(arch='t', drop_path_rate=0.05, init_cfg=init_cfg),
+    backbone=dict(arch='t', drop_path_rate=0.05, init_cfg=init_cfg,
+                  bn_requires_grad=True),  # pinned: the ADE20K configs freeze BN scale/shift
     # most pixels are 'other' (ignored): average the loss over the labelled pixels only
     decode_head=dict(in_channels=[32, 64, 128, 192], channels=64, num_classes=10, norm_cfg=norm_cfg,
                      loss_decode=dict(avg_non_ignore=True)),
