@@ -92,7 +92,13 @@ def _tiny(cfg: Config) -> Config:
 @pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
 def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Path):
     cfg = Config.fromfile(str(config))
-    assert cfg.model.backbone.type == "WaveFormer" and cfg.model.backbone.arch in ("s", "b", "l")
+    # the published settings the config is for
+    assert cfg.model.backbone.type == "WaveFormer" and cfg.model.backbone.arch in ("s", "b")
+    assert cfg.model.backbone.init_cfg.checkpoint.endswith(f"wavemsa_{cfg.model.backbone.arch}_in1k.pth")
+    assert cfg.optim_wrapper.optimizer.type == "AdamW"
+    assert cfg.optim_wrapper.type == "AmpOptimWrapper"  # the originals train every config in fp16
+    assert cfg.train_cfg.max_epochs == (36 if "3x" in config.stem else 12)
+    assert cfg.train_dataloader.dataset.data_root.endswith("datasets/coco/")
     assert "wavemsa_det" in cfg.custom_imports.imports
     cfg.launcher = "none"
     adapt_to_device(cfg)  # fp16 and SyncBN configs run on the CPU

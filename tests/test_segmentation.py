@@ -151,6 +151,7 @@ def test_full_size_config_matches_backbone(config: Path):
     assert cfg.train_dataloader.dataset.type == "CheckedADE20KDataset"
     assert cfg.train_dataloader.dataset.data_root.endswith("datasets/ADEChallengeData2016")
     assert m.backbone.init_cfg.type == "Pretrained" and "wavemsa_seg" in cfg.custom_imports.imports
+    assert cfg.optim_wrapper.optimizer.type == "AdamW"
 
 
 def test_get_flops_counts_the_backbone_as_the_library_does():
@@ -161,7 +162,7 @@ def test_get_flops_counts_the_backbone_as_the_library_does():
     from wavemsa.mm.flops import complexity
     from wavemsa_seg.task import TASK
 
-    config = SEG / "configs" / "wavemsa" / "fpn_wavemsa_s_512x512_80k_ade20k.py"
+    config = SEG / "configs" / "wavemsa" / "fpn_wavemsa_s_512x512_40k_ade20k.py"
     row = complexity(TASK, str(config), 64, 96)
     backbone = WaveFormerBackbone("s").eval()
     with torch.no_grad():

@@ -26,6 +26,9 @@ class WaveFormerBackbone(WaveFormer):
         frozen_stages: -1 freezes nothing, 0 the stem, k >= 1 the stem and stages 0..k-1
             (parameters stop learning and the frozen part stays in eval mode).
         norm_eval: keep every BatchNorm in eval mode while training (small detection batches).
+        bn_requires_grad: False freezes the scale and shift of every BatchNorm (the published detection
+            and segmentation backbones build theirs with ``requires_grad=False``); their running
+            statistics still update unless ``norm_eval``.
         with_cp: gradient checkpointing of the blocks (saves memory, costs time).
         wave_stages: number of leading stages with WaveMSA.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, use_ema=False)`` loads a classification
@@ -35,7 +38,7 @@ class WaveFormerBackbone(WaveFormer):
 
     def __init__(self, arch: str | dict = "s", out_indices: Sequence[int] = (0, 1, 2, 3),
                  drop_path_rate: float = 0.1, frozen_stages: int = -1, norm_eval: bool = False,
-                 with_cp: bool = False, wave_stages: int = 2, in_chans: int = 3,
+                 bn_requires_grad: bool = True, with_cp: bool = False, wave_stages: int = 2, in_chans: int = 3,
                  init_cfg: dict | None = None, pretrained: str | None = None) -> None:
         if isinstance(arch, str):
             if arch.lower() not in ARCH_SETTINGS:
@@ -56,6 +59,9 @@ class WaveFormerBackbone(WaveFormer):
             init_cfg = dict(type="Pretrained", checkpoint=pretrained)
         self.init_cfg = init_cfg
         self.set_grad_checkpointing(with_cp)
+        for m in self.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.requires_grad_(bn_requires_grad)
         self._freeze_stages()
 
     def init_weights(self) -> None:

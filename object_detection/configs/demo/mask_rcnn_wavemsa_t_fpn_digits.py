@@ -7,7 +7,8 @@ _base_ = '../wavemsa/mask_rcnn_wavemsa_s_fpn_1x_coco.py'
 classes = ('0', '1', '2', '3', '4', '5', '6', '7', '8', '9')
 width = 64
 model = dict(
-    backbone=dict(arch='t', drop_path_rate=0.0, norm_eval=False, init_cfg=None),
+    backbone=dict(arch='t', drop_path_rate=0.0, norm_eval=False, init_cfg=None,
+                  bn_requires_grad=True),  # pinned: the COCO configs freeze BN scale/shift
     neck=dict(in_channels=[32, 64, 128, 192], out_channels=width),
     rpn_head=dict(in_channels=width, feat_channels=width),
     roi_head=dict(
@@ -69,8 +70,11 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=max_epochs, eta_min_ratio=0.01, begin=0, end=max_epochs,
          by_epoch=True, convert_to_iter_based=True),
 ]
-optim_wrapper = dict(optimizer=dict(lr=0.001, weight_decay=0.05))
+# pinned float32 AdamW: the COCO configs train in fp16 (AmpOptimWrapper, loss scale 512)
+optim_wrapper = dict(_delete_=True, type='OptimWrapper',
+                     optimizer=dict(type='AdamW', lr=0.001, betas=(0.9, 0.999), weight_decay=0.05))
 auto_scale_lr = dict(enable=False, base_batch_size=8)
+find_unused_parameters = False  # pinned: the COCO configs set True, as their originals
 
 default_hooks = dict(
     logger=dict(interval=10),

@@ -1,8 +1,11 @@
-# ATSS + WaveFormer-S, 3x schedule (36 epochs), multi-scale training (shorter side 480-800),
-# AdamW, mixed precision (mmengine AmpOptimWrapper, dynamic loss scale).
+# ATSS + WaveFormer-S, 3x schedule (36 epochs), multi-scale training with random crops (DETR-style),
+# AdamW, fp16 (static loss scale 512): the original jack-li123/WaveMSA
+# object_detection/configs/wavemsa/atss_wavemsa_s_fpn_3x_mstrain_fp16.py, whose detector settings equal
+# MMDetection's ATSS config (differences: ../../README.md, "Recipes: ours vs the originals").
 _base_ = [
     'mmdet::atss/atss_r50_fpn_1x_coco.py',
     '../_base_/wavemsa_s_coco.py',
+    '../_base_/datasets/coco_ms_crop.py',
     '../_base_/schedules/adamw_3x_fp16.py',
 ]
 
@@ -10,13 +13,7 @@ model = dict(
     backbone=_base_.wavemsa_backbone,
     neck=dict(in_channels=[64, 128, 320, 448], start_level=1, add_extra_convs='on_output'))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile', backend_args={{_base_.backend_args}}),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='RandomResize', scale=[(1333, 480), (1333, 800)], keep_ratio=True),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackDetInputs'),
-]
+train_pipeline = _base_.ms_crop_pipeline
 data_root = _base_.coco_root
 train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(data_root=data_root))

@@ -2,5 +2,5 @@
 _base_ = './mask_rcnn_wavemsa_s_fpn_1x_coco.py'
 
 model = dict(
-    backbone=dict(arch='b', init_cfg=dict(checkpoint='{{ fileDirname }}/../../../pretrained/wavemsa_b.pth')),
+    backbone=dict(arch='b', init_cfg=dict(checkpoint='{{ fileDirname }}/../../../pretrained/wavemsa_b_in1k.pth')),
     neck=dict(in_channels=[64, 128, 320, 512]))

@@ -1,4 +1,7 @@
-# RetinaNet + WaveFormer-S, 1x schedule (12 epochs), single scale, AdamW.
+# RetinaNet + WaveFormer-S, 1x schedule (12 epochs), single scale, AdamW lr 1e-4, fp16 (static loss
+# scale 512): the original jack-li123/WaveMSA object_detection/configs/wavemsa/retinanet_wavemsa_s_fpn_1x_coco.py
+# on MMDetection's RetinaNet, COCO and 1x-schedule bases
+# (differences: ../../README.md, "Recipes: ours vs the originals").
 _base_ = ['mmdet::retinanet/retinanet_r50_fpn_1x_coco.py', '../_base_/wavemsa_s_coco.py']
 
 model = dict(
@@ -15,5 +18,6 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(
     _delete_=True,
-    type='OptimWrapper',
+    type='AmpOptimWrapper',
+    loss_scale=512.,
     optimizer=dict(type='AdamW', lr=0.0001, betas=(0.9, 0.999), weight_decay=0.0001))

@@ -1,6 +1,0 @@
-# Semantic FPN + WaveFormer-B on ADE20K: the S recipe with the B backbone (last stage 512 channels).
-_base_ = './fpn_wavemsa_s_512x512_80k_ade20k.py'
-checkpoint_file = 'pretrained/wavemsa_b_in1k.pth'
-model = dict(
-    backbone=dict(arch='b', init_cfg=dict(type='Pretrained', checkpoint=checkpoint_file)),
-    neck=dict(in_channels=[64, 128, 320, 512]))
