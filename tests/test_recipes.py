@@ -462,9 +462,10 @@ def test_weight_decay_skips_what_the_originals_skip():
     """custom_keys={'norm': decay_mult 0} reaches, in a full-size detector, the backbone's LayerNorms named
     norm* (as in the originals: not the LayerNorm inside attn.kv) and nothing else; the backbone's
     BatchNorms are frozen (not in the optimizer); everything else keeps weight decay 0.05."""
-    import wavemsa_det  # noqa: F401  (registers the backbone)
     from mmdet.registry import MODELS
     from mmengine.registry import init_default_scope
+
+    import wavemsa_det  # noqa: F401  (registers the backbone)
 
     init_default_scope("mmdet")
     cfg = load("atss_wavemsa_s_fpn_3x_mstrain_fp16")
