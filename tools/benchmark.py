@@ -28,6 +28,7 @@ Example (the README table)::
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -198,6 +199,14 @@ def device_name(device: torch.device) -> str:
         return platform.processor() or platform.machine()
 
 
+def load_average() -> list[float] | None:
+    """The machine's 1-, 5- and 15-minute load averages (how busy it was while measuring), where known."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (OSError, AttributeError):
+        return None
+
+
 def _meta(args: argparse.Namespace, device: torch.device, precisions: Sequence[Precision]) -> dict:
     return dict(command="python tools/benchmark.py " + " ".join(args.argv), torch=torch.__version__,
                 timm=timm.__version__, python=platform.python_version(), device=str(device),
@@ -205,7 +214,7 @@ def _meta(args: argparse.Namespace, device: torch.device, precisions: Sequence[P
                 precisions=[p.label for p in precisions], channels_last=args.channels_last,
                 cudnn_benchmark=args.cudnn_benchmark, compile=args.compile,
                 compile_backend=args.compile_backend, backbone_only=args.backbone_only, batch_size=args.batch_size,
-                warmup=args.warmup, repeats=args.repeats, malloc=args.malloc,
+                warmup=args.warmup, repeats=args.repeats, malloc=args.malloc, load_average=load_average(),
                 date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
 
 

@@ -35,7 +35,7 @@ for _path in (REPO, Path(__file__).resolve().parent):
         sys.path.insert(0, str(_path))
 
 import timm  # noqa: E402
-from benchmark import device_name, resolve_device  # noqa: E402
+from benchmark import device_name, load_average, resolve_device  # noqa: E402
 from benchmarking.models import Spec, build_models, model_spec, parse_size, prepare  # noqa: E402
 from benchmarking.profiling import markdown, plot, profile_runner  # noqa: E402
 from benchmarking.report import write_text_atomic  # noqa: E402
@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> dict:
                 timm=timm.__version__, python=platform.python_version(), device=str(device),
                 device_name=device_name(device), threads=args.threads, batch_size=args.batch_size,
                 img_size=list(args.img_size), precision=precision.label, cudnn_benchmark=args.cudnn_benchmark,
-                warmup=args.warmup, repeats=args.repeats,
-                steps=args.steps, date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+                warmup=args.warmup, repeats=args.repeats, steps=args.steps, load_average=load_average(),
+                date=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     return dict(meta=meta, profiles=profiles)
 
 

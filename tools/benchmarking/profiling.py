@@ -317,7 +317,8 @@ def markdown(report: dict) -> str:
              f"{meta['device_name']} ({meta['device']}), {meta['threads']} threads, batch {meta['batch_size']}, "
              f"{meta['img_size'][0]}x{meta['img_size'][1]}, {meta['precision']}; ms per step = "
              f"{'kernel (device) time' if cuda else 'self CPU time'} of one step, average of {meta['steps']} "
-             f"profiled step(s); torch {meta['torch']}, timm {meta['timm']}"]
+             f"profiled step(s); torch {meta['torch']}, timm {meta['timm']}"
+             f"{'; load average ' + ', '.join(map(str, meta['load_average'])) if meta.get('load_average') else ''}"]
     for mode in dict.fromkeys(p["mode"] for p in profiles):
         rows = [p for p in profiles if p["mode"] == mode]
         lines += ["", f"**{mode}**", ""] + _mode_table(rows, cuda)

@@ -24,7 +24,8 @@ def describe(meta: dict) -> str:
             f"{', channels_last' if meta['channels_last'] else ''}"
             f"{', torch.compile (' + meta['compile_backend'] + ')' if meta['compile'] else ''}"
             f"{', malloc keeps freed memory' if meta.get('malloc') == 'keep' else ''}, "
-            f"median of {meta['repeats']} interleaved repeats; torch {meta['torch']}, timm {meta['timm']}")
+            f"median of {meta['repeats']} interleaved repeats; torch {meta['torch']}, timm {meta['timm']}"
+            f"{'; load average ' + ', '.join(map(str, meta['load_average'])) if meta.get('load_average') else ''}")
 
 
 def markdown(report: dict, baseline: str | None) -> str:
