@@ -16,7 +16,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import profile_step  # noqa: E402
 from benchmarking.models import Spec, build_models, prepare  # noqa: E402
-from benchmarking.profiling import KV, PartScopes, assign_parts, attribute  # noqa: E402
+from benchmarking.profiling import KV, PARTS, PartScopes, assign_parts, attribute  # noqa: E402
 from benchmarking.runners import TrainBenchmarkRunner, make_inputs  # noqa: E402
 
 import wavemsa  # noqa: E402,F401
@@ -68,9 +68,12 @@ def test_profiled_training_step_lands_in_the_parts_forward_and_backward():
     assert any("scaled_dot_product" in op and "backward" in op for op in ops["attention"])
     # the folded Frequency Finer's conv (no module of its own) and its backward go to the kv reduction
     assert {"aten::mkldnn_convolution", "aten::convolution_backward"} <= ops[KV]
-    assert ops["layout copies"] <= {"aten::copy_", "aten::clone", "aten::contiguous", "aten::empty_like",
-                                    "aten::empty", "aten::empty_strided", "aten::resize_", "aten::as_strided",
-                                    "aten::_unsafe_view", "aten::view", "aten::reshape"}
+    # copies are named with the module part they happened in
+    copies = {tuple(op.split(" @ ")) for op in ops["layout copies"]}
+    assert {op for op, _ in copies} <= {"aten::copy_", "aten::clone", "aten::contiguous", "aten::empty_like",
+                                        "aten::empty", "aten::empty_strided", "aten::resize_", "aten::as_strided",
+                                        "aten::_unsafe_view", "aten::view", "aten::reshape"}
+    assert ("aten::copy_", "stem") in copies and {where for _, where in copies} <= set(PARTS)
     assert "Optimizer.step#AdamW.step" in ops["optimizer"] and "aten::nll_loss_forward" in ops["loss"]
     assert all(pt.ms >= 0 for pt in parts.values())
 

@@ -222,20 +222,23 @@ def attribute(events: Iterable, cuda: bool = False) -> dict[str, PartTime]:
         states[id(e)] = state
         if not state.backward and e.sequence_nr >= 0:
             forward_part[(e.thread, e.sequence_nr)] = state.module_part()
-        pt = parts[state.final()]
+        part = state.final()
+        pt = parts[part]
+        # for copies and casts, say in which module part they happened
+        where = f" @ {state.module_part()}" if part in ("layout copies", "dtype casts") else ""
         cpu_ms = e.self_cpu_time_total / 1000
         pt.cpu_ms += cpu_ms
         if cuda:
             pt.ms += e.self_device_time_total / 1000
             for k in e.kernels:
                 pt.count += 1
-                entry = pt.by_name[k.name]
+                entry = pt.by_name[k.name + where]
                 entry[0] += k.duration / 1000
                 entry[1] += 1
         else:
             pt.ms += cpu_ms
             pt.count += 1
-            entry = pt.by_name[name]
+            entry = pt.by_name[name + where]
             entry[0] += cpu_ms
             entry[1] += 1
     return dict(parts)
