@@ -75,6 +75,10 @@ def test_profiled_training_step_lands_in_the_parts_forward_and_backward():
                                         "aten::_unsafe_view", "aten::view", "aten::reshape"}
     assert ("aten::copy_", "stem") in copies and {where for _, where in copies} <= set(PARTS)
     assert "Optimizer.step#AdamW.step" in ops["optimizer"] and "aten::nll_loss_forward" in ops["loss"]
+    # the class-attention block sits in a ModuleList (never called itself): it still gets its scope
+    assert {"aten::mm", "aten::_scaled_dot_product_flash_attention_for_cpu_backward"} <= ops["head"]
+    # what is left over is glue: residual adds, views, the mean token; no matmul or convolution
+    assert not {"aten::mm", "aten::addmm", "aten::mkldnn_convolution", "aten::convolution_backward"} & ops["other"]
     assert all(pt.ms >= 0 for pt in parts.values())
 
 

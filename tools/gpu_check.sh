@@ -9,16 +9,18 @@
 # Phases, most important first; each runs in its own process, writes its JSON (and a run record) under one folder
 # ($OUT when set, else output/gpu_check/) and its log under logs/; a phase whose estimate no longer fits the time
 # budget is skipped and listed as such in phases.tsv and summary.md:
-#   env                 nvidia-smi, versions, machine (env.txt, env.json)
-#   equivalence         library vs the published formulation on CUDA: outputs (autograd and in-place paths, fused vs
-#                       unfused), training loss and gradients (float32, TF32 off); fp16/bf16 autocast vs float32
-#   eager_b64/b128      benchmark: WaveFormer-S vs PVTv2-B2 vs Swin-T vs the reference, fp16 and bf16 autocast,
-#                       infer and train, output checks
-#   profile             per-part and per-kernel time of a training and an inference step, WaveFormer-S vs PVTv2-B2
-#   compiled_*          benchmark with torch.compile (inductor): WaveFormer-S vs PVTv2-B2, infer and train, compiled
-#                       vs eager outputs, graph-break / recompilation counts; fp16 b64, bf16 b128, fp16 b128, bf16 b64
+#   env                   nvidia-smi, versions, machine (env.txt, env.json)
+#   equivalence           library vs the published formulation on CUDA: outputs (autograd and in-place paths, fused
+#                         vs unfused), training loss and gradients (float32, TF32 off); fp16/bf16 autocast vs float32
+#   eager_b64             benchmark: WaveFormer-S vs PVTv2-B2 vs Swin-T vs the reference, fp16 and bf16 autocast,
+#                         infer and train, output checks
+#   compiled_float16_b64  benchmark with torch.compile (inductor): WaveFormer-S vs PVTv2-B2, infer and train, compiled
+#                         vs eager outputs, graph-break / recompilation counts
+#   profile               per-part and per-kernel time of a training and an inference step, WaveFormer-S vs PVTv2-B2
+#   eager_b128            as eager_b64 at batch 128
+#   compiled_bfloat16_b128, compiled_float16_b128, compiled_bfloat16_b64   as compiled_float16_b64
 #   equivalence_compiled  compiled vs eager loss and gradients (float32)
-#   compiled_others     Swin-T and the reference compiled (fp16, batch 64)
+#   compiled_others       Swin-T and the reference compiled (fp16, batch 64)
 # and then, always, summary.md / summary.json (tools/gpu_summary.py): WaveFormer-S / PVTv2-B2 per batch, precision
 # and mode, eager and compiled, against the issue's targets; the checks; graph breaks; the phases and their times.
 #
@@ -97,20 +99,26 @@ TRACES=()
 [[ "${GPU_CHECK_TRACES:-0}" == 1 ]] && TRACES=(--trace-dir "$OUT_DIR/traces")
 
 env_info || { echo "[gpu_check] the Python environment is not usable: see $OUT_DIR/env.txt"; exit 2; }
+compiled_phase() {  # compiled_phase "DTYPE BATCH"
+    local dtype batch
+    read -r dtype batch <<< "$1"
+    bench_phase "compiled_${dtype}_b$batch" 150 --models "$WF" "$PVT" --compile --compile-backend "$BACKEND" \
+        --dtype "$dtype" --batch-size "$batch"
+}
 phase equivalence 60 "${PY[@]}" tools/equivalence.py --device "$DEVICE" --arch "$EQ_ARCH" --batch-size "$EQ_BATCH" \
     --img-size "$SIZE" --num-classes "$CLASSES" --dtype "${DTYPES[@]}" \
     --out "$OUT_DIR/equivalence.json" --record "$OUT_DIR/equivalence.record.json"
-for batch in "${BATCHES[@]}"; do
-    bench_phase "eager_b$batch" 70 --models "${ALL[@]}" --dtype "${DTYPES[@]}" --batch-size "$batch"
-done
+bench_phase "eager_b${BATCHES[0]}" 60 --models "${ALL[@]}" --dtype "${DTYPES[@]}" --batch-size "${BATCHES[0]}"
+compiled_phase "${COMPILED[0]}"
 phase profile 60 "${PY[@]}" tools/profile_step.py --models "$WF" "$PVT" --device "$DEVICE" --img-size "$SIZE" \
     --num-classes "$CLASSES" --dtype "${DTYPES[0]}" --batch-size "${BATCHES[0]}" --warmup "$WARMUP" \
     --repeats "$REPEATS" --steps "$STEPS" "${EXTRA[@]}" "${TRACES[@]}" --out "$OUT_DIR/profile_b${BATCHES[0]}" \
     --record "$OUT_DIR/profile_b${BATCHES[0]}.record.json"
-for combo in "${COMPILED[@]}"; do
-    read -r dtype batch <<< "$combo"
-    bench_phase "compiled_${dtype}_b$batch" 180 --models "$WF" "$PVT" --compile --compile-backend "$BACKEND" \
-        --dtype "$dtype" --batch-size "$batch"
+for batch in "${BATCHES[@]:1}"; do
+    bench_phase "eager_b$batch" 70 --models "${ALL[@]}" --dtype "${DTYPES[@]}" --batch-size "$batch"
+done
+for combo in "${COMPILED[@]:1}"; do
+    compiled_phase "$combo"
 done
 phase equivalence_compiled 120 "${PY[@]}" tools/equivalence.py --device "$DEVICE" --arch "$EQ_ARCH" \
     --batch-size "$EQ_BATCH" --img-size "$SIZE" --num-classes "$CLASSES" --dtype --compile \

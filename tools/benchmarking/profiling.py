@@ -70,6 +70,7 @@ COPY_OPS = {"aten::copy_", "aten::clone", "aten::contiguous"}
 CAST_OPS = {"aten::to", "aten::_to_copy"}
 KV_OPS = {"aten::conv2d", "aten::convolution", "aten::_convolution", "aten::layer_norm"}
 STEP_SCOPES = {"step.loss": "loss", "step.optimizer": "optimizer"}
+CONTAINERS = (nn.ModuleList, nn.ModuleDict)  # never called: their children's scopes depend on the caller's part
 
 
 def _part_of(module: nn.Module, attr: str, parent_part: str, parent_cls: str, depth: int) -> str:
@@ -126,7 +127,15 @@ class PartScopes(contextlib.AbstractContextManager):
 
     def __enter__(self) -> PartScopes:
         parts = assign_parts(self.model)
-        parent_part = {child: parts[m] for m in self.model.modules() for child in m.children()}
+        # the part of the nearest ancestor that runs a forward (containers such as ModuleList never do)
+        parent_part: dict[nn.Module, str] = {}
+
+        def visit(module: nn.Module, part: str) -> None:
+            for child in module.children():
+                parent_part[child] = part
+                visit(child, part if isinstance(child, CONTAINERS) else parts[child])
+
+        visit(self.model, parts[self.model])
         stacks: dict[int, list] = defaultdict(list)
 
         def open_scope(module, args, part=None):
@@ -213,7 +222,9 @@ def attribute(events: Iterable, cuda: bool = False) -> dict[str, PartTime]:
             state = _State(STEP_SCOPES.get(name, "optimizer"))
         elif _is_backward_node(e) and (parent is None or not parent.backward):
             if e.sequence_nr >= 0:
-                part = forward_part.get((e.fwd_thread, e.sequence_nr), "other")
+                # an in-place op on a view (CopySlices) takes the number after its forward op's
+                part = next((forward_part[(e.fwd_thread, e.sequence_nr - d)] for d in range(3)
+                             if (e.fwd_thread, e.sequence_nr - d) in forward_part), "other")
             else:  # AccumulateGrad and other nodes without a forward op
                 part = "optimizer" if "AccumulateGrad" in name else "other"
             state = _State(part, backward=True)
