@@ -41,6 +41,9 @@ def test_gpu_check_smoke_runs_every_phase_on_the_cpu(tmp_path):
     assert eager["output_check"]["wavemsa_t vs wavemsa_t:reference @ 64x64"] < 1e-4
     compiled = json.loads((out / "compiled_bfloat16_b2.json").read_text())
     assert compiled["meta"]["compile"] and compiled["dynamo"]["unique_graphs"] >= 1
+    stats = {(r["model"], r["mode"]): r["compile"] for r in compiled["results"]}
+    assert stats[("wavemsa_t", "train")]["graphs"] == 1 and stats[("wavemsa_t", "train")]["graph_breaks"] == 0
+    assert all(s["graphs"] >= 1 and s["recompiles"] == 0 for s in stats.values())
     diffs = {k: v for k, v in compiled["output_check"].items() if "compiled vs eager" in k}
     assert len(diffs) == 2 and all(v < 1e-3 for v in diffs.values())
     others = json.loads((out / "compiled_others.json").read_text())

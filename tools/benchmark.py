@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     report = dict(meta=_meta(args, device, precisions), results=[r.to_json() for r in results],
                   output_check=checks, output_scale=scales)
     if args.compile:
-        report["dynamo"] = _dynamo_stats()
+        report["dynamo"] = _dynamo_stats(results)
     return report
 
 
@@ -164,13 +164,13 @@ def _last_rows(results: list[Result], mode: str, size: tuple[int, int]) -> list[
     return [r for r in results if r.mode == mode and tuple(r.img_size) == tuple(size)]
 
 
-def _dynamo_stats() -> dict:
-    """Graphs, graph breaks and recompilations counted by torch._dynamo during the run."""
+def _dynamo_stats(results: Sequence[Result]) -> dict:
+    """Graphs, graph breaks (with their reasons) and recompilations of torch._dynamo during the run."""
     counters = torch._dynamo.utils.counters
     return dict(unique_graphs=counters["stats"]["unique_graphs"],
                 graph_breaks=sum(counters["graph_break"].values()),
                 graph_break_reasons=dict(counters["graph_break"]),
-                recompiles=sum(v for k, v in counters["recompiles"].items()) if "recompiles" in counters else 0)
+                recompiles=sum(r.compile["recompiles"] for r in results if r.compile))
 
 
 def _progress_bar(total: int) -> Callable[[str | None], None]:

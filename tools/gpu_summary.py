@@ -78,7 +78,8 @@ def summarize(folder: Path, candidate: str, baseline: str) -> dict:
                          worst=max(rep["entries"], key=lambda e: e["rel"] / e["tol"])["name"])
               for name, rep in reports.items() if "entries" in rep}
     output_checks = {f"{name}: {k}": v for name, rep in reports.items() for k, v in rep.get("output_check", {}).items()}
-    dynamo = {name: rep["dynamo"] for name, rep in reports.items() if rep.get("dynamo")}
+    dynamo = {f"{name}: {r['model']} {r['mode']} {r['precision']}": r["compile"]
+              for name, rep in reports.items() for r in rep.get("results", []) if r.get("compile")}
     profiles = {name: [dict(model=p["model"], mode=p["mode"], step_ms=p["step_ms"],
                             parts={k: v["ms"] for k, v in p["parts"].items()}) for p in rep["profiles"]]
                 for name, rep in reports.items() if "profiles" in rep}
@@ -106,8 +107,9 @@ def markdown(s: dict) -> str:
         lines += ["", "| benchmark output check | max abs difference |", "|---|---:|"]
         lines += [f"| {k} | {v:.2e} |" for k, v in s["output_checks"].items()]
     if s["dynamo"]:
-        lines += ["", "| compiled run | graphs | graph breaks | recompilations |", "|---|---:|---:|---:|"]
-        lines += [f"| {k} | {v['unique_graphs']} | {v['graph_breaks']} | {v['recompiles']} |"
+        lines += ["", "| compiled row | graphs | graph breaks | first step (s) | recompilations |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {k} | {v['graphs']} | {v['graph_breaks']} | {v['first_step_s']:.1f} | {v['recompiles']} |"
                   for k, v in s["dynamo"].items()]
     lines += ["", "| phase | status | seconds |", "|---|---|---:|"]
     lines += [f"| {p['phase']} | {p['status']} | {p['seconds']} |" for p in s["phases"]]

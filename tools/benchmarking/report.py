@@ -52,10 +52,14 @@ def markdown(report: dict, baseline: str | None) -> str:
                       "max abs output |", "|---|---:|---:|"]
         lines += [f"| {k} | {v:.2e} | {scales[k]:.2e} |" if k in scales else f"| {k} | {v:.2e} | - |"
                   for k, v in report["output_check"].items()]
-    if report.get("dynamo"):
-        d = report["dynamo"]
-        lines += ["", f"torch.compile: {d['unique_graphs']} graphs, {d['graph_breaks']} graph breaks, "
-                      f"{d['recompiles']} recompilations"]
+    compiled = [r for r in results if r.get("compile")]
+    if compiled:
+        lines += ["", "| compiled | mode | precision | graphs | graph breaks | first step (s, compiling) | "
+                      "recompilations after it |", "|---|---|---|---:|---:|---:|---:|"]
+        for r in compiled:
+            c = r["compile"]
+            lines.append(f"| {r['model']} | {r['mode']} | {r['precision']} | {c['graphs']} | {c['graph_breaks']} | "
+                         f"{c['first_step_s']:.1f} | {c['recompiles']} |")
     return "\n".join(lines) + "\n"
 
 

@@ -72,6 +72,7 @@ class Result:
     precision: str = "float32"
     times_s: list[float] = field(default_factory=list)
     peak_mem_mb: float | None = None
+    compile: dict | None = None  # compiled runners: graphs / graph breaks of the first step, recompiles after it
 
     @property
     def median_s(self) -> float:
@@ -94,6 +95,12 @@ def make_inputs(batch_size: int, size: tuple[int, int], num_classes: int, seed: 
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(batch_size, 3, *size, generator=g)
     return x, torch.randint(0, max(num_classes, 1), (batch_size,), generator=g)
+
+
+def _dynamo_counts() -> tuple[int, int]:
+    """(graphs compiled, graph breaks) counted by torch._dynamo in this process so far."""
+    counters = torch._dynamo.utils.counters
+    return counters["stats"]["unique_graphs"], sum(counters["graph_break"].values())
 
 
 def sync(device: torch.device) -> None:
@@ -144,9 +151,11 @@ class BenchmarkRunner:
         raise NotImplementedError
 
     def timed_step(self) -> float:
-        """One synchronised step; returns its seconds (on CUDA also records the step's peak memory)."""
+        """One synchronised step; returns its seconds (on CUDA also records the step's peak memory; compiled, the
+        graphs and graph breaks dynamo made in the first step and the graphs it added in later ones)."""
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+        before = _dynamo_counts() if self.compiled else None
         sync(self.device)
         t0 = time.perf_counter()
         self.step()
@@ -154,6 +163,12 @@ class BenchmarkRunner:
         dt = time.perf_counter() - t0
         if self.device.type == "cuda":
             self.result.peak_mem_mb = torch.cuda.max_memory_allocated(self.device) / 2**20
+        if before is not None:
+            graphs, breaks = (a - b for a, b in zip(_dynamo_counts(), before))
+            if self.result.compile is None:
+                self.result.compile = dict(graphs=graphs, graph_breaks=breaks, first_step_s=dt, recompiles=0)
+            else:
+                self.result.compile["recompiles"] += graphs
         return dt
 
     def run(self, warmup: int = 1, repeats: int = 5) -> Result:
