@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -18,11 +19,16 @@ from benchmarking.checks import _entry, _grad_entries  # noqa: E402
 
 @pytest.mark.slow
 def test_gpu_check_smoke_runs_every_phase_on_the_cpu(tmp_path):
-    out = tmp_path / "gpu_check"
-    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable)
+    out, back = tmp_path / "gpu_check", tmp_path / "back"
+    env = dict(os.environ, GPU_CHECK_DIR=str(out), OUT=str(back), PYTHON=sys.executable)
     proc = subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh"), "--smoke"], capture_output=True, text=True,
                           env=env, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # what the device tool brings back (a few files): the whole folder packed, and the summary beside it
+    assert sorted(p.name for p in back.iterdir()) == ["gpu_check.tar.gz", "phases.tsv", "summary.json", "summary.md"]
+    with tarfile.open(back / "gpu_check.tar.gz") as tar:
+        packed = set(tar.getnames())
+    assert {f"gpu_check/{p.relative_to(out)}" for p in out.rglob("*") if p.is_file()} <= packed
     phases = [line.split("\t") for line in (out / "phases.tsv").read_text().splitlines()[1:]]
     assert [p[0] for p in phases] == ["equivalence", "eager_b2", "compiled_bfloat16_b2", "profile",
                                       "equivalence_compiled", "compiled_others"]
@@ -63,7 +69,8 @@ def test_gpu_check_smoke_runs_every_phase_on_the_cpu(tmp_path):
 def test_gpu_check_skips_what_does_not_fit_the_budget(tmp_path):
     """A budget smaller than every phase's estimate skips them all and still writes the summary."""
     out = tmp_path / "gpu_check"
-    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, GPU_CHECK_BUDGET_S="5")
+    env = dict(os.environ, GPU_CHECK_DIR=str(out), PYTHON=sys.executable, GPU_CHECK_BUDGET_S="5")
+    env.pop("OUT", None)
     proc = subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh")], capture_output=True, text=True, env=env,
                           timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -7,7 +7,7 @@
 #                                 (dynamo's graph capture without code generation); what tests/test_gpu_check.py runs
 #
 # Phases, most important first; each runs in its own process, writes its JSON (and a run record) under one folder
-# ($OUT when set, else output/gpu_check/) and its log under logs/; a phase whose estimate no longer fits the time
+# (below) and its log under logs/; a phase whose estimate no longer fits the time
 # budget is skipped and listed as such in phases.tsv and summary.md:
 #   env                   nvidia-smi, versions, machine (env.txt, env.json)
 #   equivalence           library vs the published formulation on CUDA: outputs (autograd and in-place paths, fused
@@ -24,19 +24,40 @@
 # and then, always, summary.md / summary.json (tools/gpu_summary.py): WaveFormer-S / PVTv2-B2 per batch, precision
 # and mode, eager and compiled, against the issue's targets; the checks; graph breaks; the phases and their times.
 #
-# Environment: OUT (output folder), PYTHON (interpreter, default python), GPU_CHECK_BUDGET_S (seconds for all phases,
-# default 420), GPU_CHECK_PHASES (comma-separated subset, default all), GPU_CHECK_SMOKE=1 (same as --smoke),
-# GPU_CHECK_TRACES=1 (Chrome traces of the profiled steps; large).
+# Every file goes to one folder, GPU_CHECK_DIR (default output/gpu_check/). When OUT is set (the device tool's folder
+# of files to bring back, which takes a few files only), OUT receives gpu_check.tar.gz (that whole folder, rewritten
+# after every phase, so a run cut short still brings back what it finished), summary.md, summary.json and phases.tsv.
+#
+# Environment: OUT, GPU_CHECK_DIR, PYTHON (interpreter, default python3 or python), GPU_CHECK_BUDGET_S (seconds for
+# all phases, default 420), GPU_CHECK_PHASES (comma-separated subset, default all), GPU_CHECK_SMOKE=1 (same as
+# --smoke), GPU_CHECK_TRACES=1 (Chrome traces of the profiled steps; large). Wheels in .whl/ (packages the machine
+# lacks, e.g. PyWavelets on the H200 image) are installed into /tmp/gpu_check_site first.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
-read -r -a PY <<< "${PYTHON:-python}"  # an interpreter, optionally with a prefix (nice -n 10 python)
+# an interpreter, optionally with a prefix (nice -n 10 python)
+read -r -a PY <<< "${PYTHON:-$(command -v python3 || command -v python)}"
 SMOKE="${GPU_CHECK_SMOKE:-0}"
 [[ "${1:-}" == "--smoke" ]] && SMOKE=1
-OUT_DIR="${OUT:-output/gpu_check}"
+OUT_DIR="${GPU_CHECK_DIR:-output/gpu_check}"
 mkdir -p "$OUT_DIR/logs"
+if compgen -G ".whl/*.whl" > /dev/null; then
+    "${PY[@]}" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/gpu_check_site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/gpu_check_site"
+fi
+# bring_back: copy the folder (packed) and the summary to $OUT, when set
+bring_back() {
+    [[ -n "${OUT:-}" ]] || return 0
+    mkdir -p "$OUT"
+    tar czf "$OUT/gpu_check.tar.gz" -C "$(dirname "$OUT_DIR")" "$(basename "$OUT_DIR")"
+    local f
+    for f in summary.md summary.json phases.tsv; do
+        [[ -f "$OUT_DIR/$f" ]] && cp "$OUT_DIR/$f" "$OUT/"
+    done
+    return 0
+}
 BUDGET="${GPU_CHECK_BUDGET_S:-420}"
 PHASES=",${GPU_CHECK_PHASES:-all},"
 START=$(date +%s)
@@ -76,6 +97,7 @@ phase() {
     printf '%s\t%s\t%s\n' "$name" "$([[ $rc == 0 ]] && echo ok || echo "failed (exit $rc)")" "$took" >> "$OUT_DIR/phases.tsv"
     echo "[gpu_check] $name: exit $rc after ${took}s (log: $OUT_DIR/logs/$name.log)"
     [[ $rc == 0 ]] || tail -n 5 "$OUT_DIR/logs/$name.log"
+    bring_back
 }
 
 env_info() {
@@ -98,7 +120,7 @@ bench_phase() {
 TRACES=()
 [[ "${GPU_CHECK_TRACES:-0}" == 1 ]] && TRACES=(--trace-dir "$OUT_DIR/traces")
 
-env_info || { echo "[gpu_check] the Python environment is not usable: see $OUT_DIR/env.txt"; exit 2; }
+env_info || { echo "[gpu_check] the Python environment is not usable: see $OUT_DIR/env.txt"; bring_back; exit 2; }
 compiled_phase() {  # compiled_phase "DTYPE BATCH"
     local dtype batch
     read -r dtype batch <<< "$1"
@@ -127,4 +149,5 @@ phase equivalence_compiled 120 "${PY[@]}" tools/equivalence.py --device "$DEVICE
 bench_phase compiled_others 200 --models "${OTHERS[@]}" --baseline "$PVT" --compile --compile-backend "$BACKEND" \
     --dtype "${DTYPES[0]}" --batch-size "${BATCHES[0]}" --modes "${OTHERS_MODES[@]}"
 "${PY[@]}" tools/gpu_summary.py "$OUT_DIR" --candidate "$WF" --baseline "$PVT" > /dev/null  # from what is there
-echo "[gpu_check] done in $(( $(date +%s) - START ))s: $OUT_DIR/summary.md"
+bring_back
+echo "[gpu_check] done in $(( $(date +%s) - START ))s: $OUT_DIR/summary.md${OUT:+, packed into $OUT}"
