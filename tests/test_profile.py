@@ -31,10 +31,11 @@ def test_parts_of_waveformer_and_pvt_modules():
     wf = timm.create_model("wavemsa_t", num_classes=10)
     parts = assign_parts(wf)
     blk = wf.stages[0].blocks[0]
+    finer = next(m for m in blk.attn.modules() if type(m).__name__.startswith("FrequencyFiner"))
     expected = {wf.stages[0].embed: "stem", wf.stages[0].embed.conv[1]: "stem", wf.stages[1].embed: "downsample",
                 blk.attn.wbb.reduce: "WBB reduce", blk.attn.wbb.reduce[0].dwt: "WBB reduce",
                 blk.attn.wbb.dwt: "WBB DWT", blk.attn.wbb.filter[1]: "WBB filter", blk.attn.wbb.idwt: "WBB IDWT",
-                blk.attn.wbb.resume: "WBB resume", blk.attn.wbb: "WBB residual", blk.attn.finer: KV,
+                blk.attn.wbb.resume: "WBB resume", blk.attn.wbb: "WBB residual", finer: KV,
                 blk.attn.kv_embed: KV, blk.attn.kv[0]: KV, blk.attn.kv[1]: "attention", blk.attn.q: "attention",
                 blk.attn.proj: "attention", wf.stages[2].blocks[0].attn.kv: "attention", blk.mlp: "FFN",
                 blk.mlp.dwconv: "FFN", blk.norm1: "norms", wf.stages[3].norm: "norms", wf.post_blocks[0].attn: "head",
