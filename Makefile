@@ -12,7 +12,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 CORE_STAMP := $(VENV)/.core-installed
 MM_STAMP   := $(VENV)/.mm-installed
 
-.PHONY: install install-core install-mm test test-fast test-timm demo demo-tl demo-det demo-seg data lint complexity benchmark clean
+.PHONY: install install-core install-mm test test-fast test-timm demo demo-tl demo-det demo-seg data lint complexity \
+	benchmark profile gpu-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,18 +50,35 @@ complexity: install-core
 	$(PY) tools/complexity.py
 
 # Speed, side by side in one process (see tools/README_benchmark.md): WaveFormer-S (fused for inference)
-# vs PVTv2-B2 vs the published formulation at 224, batch 16, 2 threads; the backbone scaling study; the
-# first table again with an allocator that keeps freed memory (allocator-independent ratios).
-# Writes output/benchmark/{main,scaling,main-malloc-keep}.{json,md} and asset/benchmark_*.png.
-# Takes ~35 min on 2 cores.
+# vs PVTv2-B2 vs the published formulation at 224, batch 16, 2 threads, float32 and bfloat16 autocast rows
+# (outputs compared with float32); the backbone scaling study; the first table again with an allocator that
+# keeps freed memory (allocator-independent ratios). Writes output/benchmark/{main,scaling,main-malloc-keep}
+# .{json,md}, their run records (*.record.json) and asset/benchmark_*.png. Takes ~45 min on 2 cores.
 benchmark: install-core
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
-		--warmup 1 --repeats 3 --check --memory --plot --out output/benchmark/main
+		--dtype float32 bfloat16 --warmup 1 --repeats 3 --check --memory --plot --out output/benchmark/main \
+		--record output/benchmark/main.record.json
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 swin_tiny_patch4_window7_224 --backbone-only \
 		--modes infer --img-size 224 384 512 800x1344 --batch-size 1 --threads 2 --warmup 1 --repeats 3 \
-		--memory --plot --plot-prefix benchmark_backbone --out output/benchmark/scaling
+		--memory --plot --plot-prefix benchmark_backbone --out output/benchmark/scaling \
+		--record output/benchmark/scaling.record.json
 	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
-		--warmup 1 --repeats 3 --check --malloc keep --out output/benchmark/main-malloc-keep
+		--warmup 1 --repeats 3 --check --malloc keep --out output/benchmark/main-malloc-keep \
+		--record output/benchmark/main-malloc-keep.record.json
+
+# Where the time goes: per-part / per-kernel profile of one training and one inference step, WaveFormer-S vs
+# PVTv2-B2, batch 16, 224, 2 threads, float32 then bfloat16 autocast (tools/profile_step.py). Writes
+# output/profile/cpu_{float32,bfloat16}.{json,md,png} and their run records. Takes ~5 min on 2 cores.
+profile: install-core
+	$(PY) tools/profile_step.py --models wavemsa_s pvt_v2_b2 --batch-size 16 --threads 2 --dtype float32 \
+		--out output/profile/cpu_float32 --record output/profile/cpu_float32.record.json
+	$(PY) tools/profile_step.py --models wavemsa_s pvt_v2_b2 --batch-size 16 --threads 2 --dtype bfloat16 \
+		--out output/profile/cpu_bfloat16 --record output/profile/cpu_bfloat16.record.json
+
+# The prepared GPU run (one CUDA GPU, ~8 min): benchmark, profile and equivalence checks under output/gpu_check/
+# (or $OUT); `bash tools/gpu_check.sh --smoke` runs it shortened on the CPU.
+gpu-check: install-core
+	PYTHON=$(PY) bash tools/gpu_check.sh
 
 # Detection demo: Mask R-CNN + WaveFormer-T on the built-in COCO-format digit scenes, on the CPU;
 # starts from the classification demo's checkpoint when output/demo/best.pth exists. output/demo-det/ gets

@@ -9,11 +9,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
 import benchmark  # noqa: E402
+from benchmarking import runners  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -105,3 +107,65 @@ def test_bad_arguments_are_rejected():
     proc = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--img-size", "big"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "image size must be N or HxW" in proc.stderr
+
+
+# ---- the parts: runners and precision ---------------------------------------------------------------
+def _tiny_classifier() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 5))
+
+
+def test_runner_classes_measure_a_tiny_model_interleaved():
+    x, target = runners.make_inputs(4, (16, 16), 5)
+    infer = runners.InferenceBenchmarkRunner("tiny-infer", _tiny_classifier(), x, target)
+    train = runners.TrainBenchmarkRunner("tiny-train", _tiny_classifier(), x, target)
+    before = {k: v.clone() for k, v in train.model.state_dict().items()}
+    frozen = {k: v.clone() for k, v in infer.model.state_dict().items()}
+    results = runners.measure_interleaved([infer, train], warmup=1, repeats=3)
+    assert [r.model for r in results] == ["tiny-infer", "tiny-train"]
+    assert [r.mode for r in results] == ["infer", "train"] and not infer.model.training and train.model.training
+    for r in results:
+        assert len(r.times_s) == 3 and all(t > 0 for t in r.times_s)
+        assert r.img_size == (16, 16) and r.batch_size == 4 and r.img_per_s == pytest.approx(4 / r.median_s)
+    # 4 training steps moved the weights (and BN statistics); inference left its model alone
+    assert any(not torch.equal(before[k], v) for k, v in train.model.state_dict().items())
+    assert all(torch.equal(frozen[k], v) for k, v in infer.model.state_dict().items())
+    assert infer.run(warmup=0, repeats=2) is infer.result and len(infer.result.times_s) == 5
+
+
+def test_precision_autocast_and_stored_dtype():
+    assert benchmark.Precision.parse("float32", amp=True) == benchmark.Precision("float32", False)
+    bf16 = benchmark.Precision.parse("bfloat16")
+    assert bf16.label == "bfloat16 autocast" and bf16.param_dtype == torch.float32
+    pure = benchmark.Precision.parse("bfloat16", amp=False)
+    assert pure.label == "bfloat16" and pure.param_dtype == torch.bfloat16
+    x, target = runners.make_inputs(2, (16, 16), 5)
+    lin = runners.InferenceBenchmarkRunner("a", _tiny_classifier(), x, target, bf16)
+    assert lin.output().dtype == torch.bfloat16 and lin.model[0].weight.dtype == torch.float32
+    stored = runners.InferenceBenchmarkRunner("b", _tiny_classifier(), x, target, pure)
+    assert stored.x.dtype == torch.bfloat16 and stored.model[0].weight.dtype == torch.bfloat16
+    args = benchmark.parse_args([])
+    assert benchmark.precisions_of(args, torch.device("cpu")) == [benchmark.Precision("float32")]
+    assert benchmark.precisions_of(args, torch.device("cuda")) == [benchmark.Precision("float16", True)]
+
+
+def test_bfloat16_rows_are_compared_with_float32(tmp_path):
+    out = tmp_path / "bf16"
+    benchmark.main(["--models", "wavemsa_t", "pvt_v2_b0", "--modes", "infer", "--dtype", "float32", "bfloat16",
+                    "--img-size", "64", "--batch-size", "2", "--warmup", "0", "--repeats", "1", "--num-classes", "10",
+                    "--check", "--out", str(out), "--record", str(tmp_path / "record.json")])
+    data = json.loads(out.with_suffix(".json").read_text())
+    assert data["meta"]["precisions"] == ["float32", "bfloat16 autocast"]
+    assert {(r["model"], r["precision"]) for r in data["results"]} == {
+        (m, p) for m in ("wavemsa_t", "pvt_v2_b0") for p in ("float32", "bfloat16 autocast")}
+    for model in ("wavemsa_t", "pvt_v2_b0"):
+        key = f"{model} bfloat16 autocast vs float32 @ 64x64"
+        # really computed in bfloat16 (differs), and still the same function (close at bf16 precision)
+        assert 0 < data["output_check"][key] < 0.05 * data["output_scale"][key]
+    md = out.with_suffix(".md").read_text()
+    assert "| model | mode | size | precision | img/s |" in md
+    assert md.count("| 1.00x |") == 2  # the baseline of each precision
+    assert "| wavemsa_t | infer | 64x64 | bfloat16 autocast |" in md
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["name"] == "benchmark" and record["metrics"]["results"] == data["results"]
+    assert record["command"] == data["meta"]["command"] and "commit" in record

@@ -16,7 +16,7 @@ from timm.models import reparameterize_model
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-__all__ = ["ConvBnReLU", "fuse_conv_bn", "fuse_for_inference"]
+__all__ = ["ConvBnReLU", "fuse_for_inference"]
 
 
 class ConvBnReLU(nn.Sequential):
@@ -49,5 +49,3 @@ def fuse_for_inference(model: nn.Module) -> nn.Module:
             m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
     return model
 
-
-fuse_conv_bn = fuse_for_inference  # the name tools/benchmark.py uses
