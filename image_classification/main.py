@@ -55,7 +55,7 @@ log = logging.getLogger("image_classification")
 def get_parser() -> argparse.ArgumentParser:
     """DeiT's options (same names), the originals' token-labelling options, plus ``--config``, ``--amp``,
     ``--auto-resume`` and ``--compile``. Values are checked when parsed (``wavemsa.cli`` types)."""
-    p = argparse.ArgumentParser("WaveFormer ImageNet training and evaluation",
+    p = argparse.ArgumentParser(prog="main.py", description="WaveFormer ImageNet training and evaluation",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = p.add_argument
     add("--config", type=existing_file, default=None,

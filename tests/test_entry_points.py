@@ -1,0 +1,58 @@
+"""One error style in every entry point: a known problem (bad option, missing file) is one line
+``PROG: error: MESSAGE`` naming the option or file, exit status 2, no traceback.
+
+Each case runs the script as a user would (a subprocess from the repository root). The data, model and
+checkpoint problems of each task are tested in its own test file; this file covers every entry point once.
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DET_CFG = "object_detection/configs/demo/mask_rcnn_wavemsa_t_fpn_digits.py"
+SEG_CFG = "semantic_segmentation/configs/demo/upernet_wavemsa_t_128x128_digits.py"
+MISSING = "no/such/file.pth"
+
+# (script or -m module, arguments, program name in the message, text the message must contain)
+CASES = [
+    ("datasets/make_classification.py", ["--size", "16"], "make_classification.py", "--size"),
+    ("datasets/make_coco.py", ["--train", "0"], "make_coco.py", "--train"),
+    ("datasets/make_ade20k.py", ["--num-val", "-1"], "make_ade20k.py", "--num-val"),
+    ("image_classification/main.py", ["--batch-size", "0"], "main.py", "--batch-size"),
+    ("image_classification/make_token_labels.py", ["no/such/data", "out", "--teacher", "wavemsa_t"],
+     "make_token_labels.py", "no/such/data"),
+    ("tools/complexity.py", ["--size", "16"], "complexity.py", "--size"),
+    ("tools/complexity.py", ["--variants", "s,x"], "complexity.py", "--variants"),
+    ("tools/benchmark.py", ["--batch-size", "0"], "benchmark.py", "--batch-size"),
+    ("tools/profile_step.py", ["--batch-size", "0"], "profile_step.py", "--batch-size"),
+    ("tools/equivalence.py", ["--img-size", "ax"], "equivalence.py", "--img-size"),
+    ("tools/export.py", ["wavemsa_t", "--checkpoint", MISSING], "export.py", MISSING),
+    ("tools/gpu_summary.py", ["no/such/folder"], "gpu_summary.py", "no/such/folder"),
+    ("-m wavemsa.records", ["demo", "--metrics", MISSING, "--out", "x.json", "--command", "c"], "wavemsa.records",
+     MISSING),
+    ("object_detection/tools/train.py", ["no/such/config.py"], "train.py", "no/such/config.py"),
+    ("object_detection/tools/test.py", [DET_CFG, MISSING], "test.py", MISSING),
+    ("object_detection/tools/get_flops.py", [DET_CFG, "--shape", "0"], "get_flops.py", "--shape"),
+    ("object_detection/tools/convert_checkpoint.py", [MISSING], "convert_checkpoint.py", MISSING),
+    ("semantic_segmentation/tools/train.py", [SEG_CFG, "--pretrained", MISSING], "train.py", MISSING),
+    ("semantic_segmentation/tools/test.py", ["no/such/config.py", MISSING], "test.py", "no/such/config.py"),
+    ("semantic_segmentation/tools/get_flops.py", [SEG_CFG, "--shape", "-4"], "get_flops.py", "--shape"),
+    ("semantic_segmentation/tools/convert_checkpoint.py", [MISSING], "convert_checkpoint.py", MISSING),
+    ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--num-images", "0"], "benchmark.py", "--num-images"),
+]
+
+
+@pytest.mark.parametrize("script, args, prog, names", CASES,
+                         ids=[f"{c[0].split('/')[-1]}:{c[1][-2] if len(c[1]) > 1 else c[1][0]}" for c in CASES])
+def test_known_problem_is_one_line_naming_it_with_exit_status_2(script: str, args: list[str], prog: str,
+                                                                 names: str, tmp_path: Path):
+    command = [sys.executable, *script.split(), *args]
+    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert lines and lines[-1].startswith(f"{prog}: error: ") and names in lines[-1], lines[-3:]
