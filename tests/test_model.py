@@ -249,3 +249,21 @@ def test_checkpoint_errors_name_the_problem(tmp_path):
         wavemsa.load_weights(timm.create_model("wavemsa_t"), wavemsa.load_state_dict(other), source=str(other))
     with pytest.raises(KeyError, match="model_ema"):
         wavemsa.load_state_dict(other, use_ema=True)
+
+
+@pytest.mark.parametrize("channels", [(64, 16), (16, 64), (6, 10), (2, 2)])
+def test_haar_dense_weight_in_closed_form_equals_the_factored_chain(channels):
+    """WaveConv1x1's closed-form Haar dense weight (used in training) equals the DWT -> grouped conv -> IDWT chain
+    applied to an identity, in value and in its gradient with respect to the conv weight (float64)."""
+    ci, co = channels
+    conv = WaveConv1x1(ci, co).double()
+    torch.nn.init.normal_(conv.conv.weight)
+    chain = conv.factored_forward(torch.eye(ci, dtype=torch.float64)[:, :, None, None])
+    chain = chain.squeeze(-1).squeeze(-1).t()[:, :, None, None]
+    closed = conv.dense_weight()
+    assert closed.shape == (co, ci, 1, 1)
+    torch.testing.assert_close(closed, chain, rtol=0, atol=1e-12)
+    probe = torch.randn_like(closed)
+    g_closed, = torch.autograd.grad((closed * probe).sum(), conv.conv.weight)
+    g_chain, = torch.autograd.grad((chain * probe).sum(), conv.conv.weight)
+    torch.testing.assert_close(g_closed, g_chain, rtol=0, atol=1e-12)

@@ -58,8 +58,20 @@ class WaveConv1x1(nn.Module):
 
     def dense_weight(self) -> torch.Tensor:
         """The (C_out, C_in, 1, 1) weight of the dense 1x1 conv computing the same function."""
+        if self.dwt.wave == "haar":
+            return self._haar_dense_weight()
         cols = self.factored_forward(_identity_like(self.conv.weight, self.in_channels))  # row i: image of e_i
         return cols.squeeze(-1).squeeze(-1).t().contiguous()[:, :, None, None]
+
+    def _haar_dense_weight(self) -> torch.Tensor:
+        """:meth:`dense_weight` for Haar in closed form (a few kernels instead of a DWT/conv/IDWT chain on an
+        identity). With ``W_L``, ``W_H`` the (C_out/2, C_in/2) weights of the low and high band, ``S = (W_L + W_H)/2``
+        and ``D = (W_L - W_H)/2``: output channel 2m takes ``S[m, k]`` from input 2k and ``D[m, k]`` from 2k+1,
+        output channel 2m+1 takes ``D[m, k]`` from 2k and ``S[m, k]`` from 2k+1."""
+        w_low, w_high = self.conv.weight[:, :, 0, 0].chunk(2, dim=0)
+        s, d = (w_low + w_high) * 0.5, (w_low - w_high) * 0.5
+        even, odd = torch.stack([s, d], dim=-1), torch.stack([d, s], dim=-1)  # (C_out/2, C_in/2, 2) each
+        return torch.stack([even, odd], dim=1).reshape(self.out_channels, self.in_channels, 1, 1)
 
     @torch.no_grad()
     def fuse(self) -> nn.Conv2d:

@@ -28,7 +28,10 @@ from .runners import BenchmarkRunner, InferenceBenchmarkRunner, Precision, loss_
 __all__ = ["output_differences", "compiled_differences", "equivalence", "exact_float32"]
 
 FP32_OUTPUT_TOL = 1e-4  # max |a - b| / max |b| for float32 outputs of two formulations
-FP32_GRAD_TOL = 1e-3  # the same, per parameter gradient (sums over the batch and the map amplify rounding)
+# the same, per parameter gradient: the WBB convs feed training-mode BatchNorms, which cancel most of their gradient,
+# so float32 rounding alone moves those gradients by up to 1.1e-2 of their largest value (float32 vs float64 of one
+# model, tools/grad_conditioning.py, asset/records/gpu-h200-2026-11-28/wbb_grad_conditioning_cpu.json)
+FP32_GRAD_TOL = 3e-2
 AMP_OUTPUT_TOL = 0.1  # reduced precision vs float32: catches overflow, NaN and wrong casts, not rounding
 COMPILED_TOL = 1e-3  # compiled (inductor reorders and fuses reductions) vs eager, float32
 
