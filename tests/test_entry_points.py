@@ -30,6 +30,7 @@ CASES = [
     ("tools/benchmark.py", ["--batch-size", "0"], "benchmark.py", "--batch-size"),
     ("tools/profile_step.py", ["--batch-size", "0"], "profile_step.py", "--batch-size"),
     ("tools/equivalence.py", ["--img-size", "ax"], "equivalence.py", "--img-size"),
+    ("tools/grad_conditioning.py", ["--batch-size", "0"], "grad_conditioning.py", "--batch-size"),
     ("tools/export.py", ["wavemsa_t", "--checkpoint", MISSING], "export.py", MISSING),
     ("tools/gpu_summary.py", ["no/such/folder"], "gpu_summary.py", "no/such/folder"),
     ("-m wavemsa.records", ["demo", "--metrics", MISSING, "--out", "x.json", "--command", "c"], "wavemsa.records",
@@ -49,7 +50,7 @@ CASES = [
 @pytest.mark.parametrize("script, args, prog, names", CASES,
                          ids=[f"{c[0].split('/')[-1]}:{c[1][-2] if len(c[1]) > 1 else c[1][0]}" for c in CASES])
 def test_known_problem_is_one_line_naming_it_with_exit_status_2(script: str, args: list[str], prog: str,
-                                                                 names: str, tmp_path: Path):
+                                                                 names: str):
     command = [sys.executable, *script.split(), *args]
     proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
