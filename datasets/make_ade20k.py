@@ -35,7 +35,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import digit_scenes  # noqa: E402
 
-from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.cli import non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -102,7 +102,7 @@ def build(out: Path, num_train: int, num_val: int, size: int, max_objects: int, 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="dataset root (default: %(default)s)")
+    p.add_argument("--out", type=output_dir, default=DEFAULT_OUT, help="dataset root (default: %(default)s)")
     p.add_argument("--num-train", type=positive_int, default=1000, help="training scenes (default: %(default)s)")
     p.add_argument("--num-val", type=positive_int, default=200, help="validation scenes (default: %(default)s)")
     p.add_argument("--size", type=positive_int, default=128,

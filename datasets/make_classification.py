@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 import digit_scenes  # noqa: E402
 
-from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.cli import non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 SPLIT_IDS = {"train": 0, "val": 1}
@@ -58,8 +58,6 @@ def build(out: Path, size: int = 32, train_copies: int = 4, val_copies: int = 1,
     """
     if size < 32:
         raise InputError(f"--size must be >= 32 (the models need 32x32 inputs), got {size}")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out '{out}' is a file, not a folder")
     glyphs, labels = digit_scenes.load_digits()
     splits = digit_scenes.split_indices(len(labels), seed=seed)
     final, out = out, out.with_name(f".{out.name}.tmp-{os.getpid()}")
@@ -83,7 +81,7 @@ def build(out: Path, size: int = 32, train_copies: int = 4, val_copies: int = 1,
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("datasets/builtin/digits"), help="output folder")
+    p.add_argument("--out", type=output_dir, default=Path("datasets/builtin/digits"), help="output folder")
     p.add_argument("--size", type=positive_int, default=32, help="image side in pixels (>= 32)")
     p.add_argument("--train-copies", type=positive_int, default=4, help="renderings per training glyph")
     p.add_argument("--val-copies", type=positive_int, default=1, help="renderings per validation glyph")

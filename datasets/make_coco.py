@@ -30,7 +30,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from digit_scenes import NUM_DIGIT_CLASSES, load_digits, scene, split_indices  # noqa: E402
 
-from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.cli import non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import run_main  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "builtin" / "coco_digits"
@@ -109,7 +109,7 @@ def make_coco(out: Path = DEFAULT_OUT, num_train: int = 800, num_val: int = 200,
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    p.add_argument("--out", type=output_dir, default=DEFAULT_OUT)
     p.add_argument("--train", type=positive_int, default=800, help="number of training images")
     p.add_argument("--val", type=positive_int, default=200, help="number of validation images")
     p.add_argument("--seed", type=non_negative_int, default=0)

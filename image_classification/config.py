@@ -48,7 +48,13 @@ def check_config_values(parser: argparse.ArgumentParser, cfg: dict[str, Any], pa
         action = actions[key]
         if value is None:
             continue
-        values = value if isinstance(value, (list, tuple)) and action.nargs not in (None, "?") else [value]
+        if action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 0):  # a list option
+            if not isinstance(value, (list, tuple)) or (isinstance(action.nargs, int) and len(value) != action.nargs):
+                count = action.nargs if isinstance(action.nargs, int) else "one or more"
+                raise InputError(f"config file '{path}': {key} = {value!r}: expected a list of {count} values")
+            values = value
+        else:
+            values = [value]
         for v in values:
             try:
                 if action.type is not None:

@@ -90,9 +90,12 @@ def read_meta(label_root: str | Path) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text())
+        meta = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise InputError(f"'{path}' is not readable JSON ({err})") from None
+    if not isinstance(meta, dict):
+        raise InputError(f"'{path}' holds {type(meta).__name__}, not a JSON object")
+    return meta
 
 
 @dataclass(frozen=True)

@@ -235,8 +235,11 @@ def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, 
         report = per_class_report(confusion, val_set.classes)
         train_log = Path(args.resume).parent / "log.txt"  # the run's per-epoch figures, when it is ours
         if train_log.is_file():
-            stats["per_epoch_test_acc1"] = [round(json.loads(ln)["test_acc1"], 4)
-                                            for ln in train_log.read_text().splitlines() if ln.strip()]
+            try:
+                stats["per_epoch_test_acc1"] = [round(json.loads(ln)["test_acc1"], 4)
+                                                for ln in train_log.read_text().splitlines() if ln.strip()]
+            except (ValueError, KeyError, TypeError) as err:  # a log.txt that is not this trainer's
+                log.warning("%s: no per-epoch figures (%s)", train_log, err)
         json_path, png_path = write_report(report, val_set.classes, out_dir)
         stats.update(macro_f1=report["macro"]["f1"], per_class=str(json_path))
         (out_dir / "eval.json").write_text(json.dumps(

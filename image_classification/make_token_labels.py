@@ -36,11 +36,12 @@ from torch.utils.data import DataLoader, Subset  # noqa: E402
 from image_classification.checkpoint import model_state, read_checkpoint  # noqa: E402
 from image_classification.data import SafeImageFolder, check_split_folder, collate_skip_none  # noqa: E402
 from image_classification.distributed import all_reduce_sum, cleanup, init_distributed  # noqa: E402
-from image_classification.engine import progress  # noqa: E402
-from image_classification.label_maps import MAX_CLASSES, META_FILE, label_path, write_label_map  # noqa: E402
+from image_classification.engine import autocast, progress  # noqa: E402
+from image_classification.label_maps import MAX_CLASSES, META_FILE, label_path, read_meta, write_label_map  # noqa: E402
 from wavemsa.checkpoint import load_weights  # noqa: E402
 from wavemsa.cli import existing_dir, existing_file, fraction, non_negative_int, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
+from wavemsa.waveformer import MIN_INPUT_SIZE  # noqa: E402
 
 log = logging.getLogger("make_token_labels")
 
@@ -171,11 +172,15 @@ def main(argv: list[str] | None = None) -> None:
 def generate(args, info) -> dict:
     """Write the label files of this rank's share of the images; returns the totals over all ranks."""
     t0 = time.time()
+    meta = read_meta(args.out) or {}  # a corrupt meta.json is an error now, not after the labelling
     check_split_folder(Path(args.data), Path(args.data).name)
     dataset = IndexedFolder(args.data, on_error="drop")
     teacher = build_teacher(args, len(dataset.classes), dataset.classes).to(info.device)
     cfg = resolve_data_config({"input_size": (3, args.img_size, args.img_size)} if args.img_size else {},
                               model=teacher)
+    if args.teacher.startswith("wavemsa") and min(cfg["input_size"][1:]) < MIN_INPUT_SIZE:
+        raise InputError(f"--img-size {min(cfg['input_size'][1:])} is below {MIN_INPUT_SIZE}, the smallest image "
+                         f"'{args.teacher}' takes (its total stride)")
     dataset.transform = create_transform(cfg["input_size"], is_training=False, interpolation=cfg["interpolation"],
                                          mean=cfg["mean"], std=cfg["std"], crop_pct=args.crop_pct)
     out = Path(args.out)
@@ -198,7 +203,7 @@ def generate(args, info) -> dict:
             if batch is None:
                 continue
             images, targets, indices = batch
-            with torch.autocast(info.device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            with autocast(info.device, dtype):
                 scores = dense_class_scores(teacher, images.to(info.device))
             scores = scores.float()
             if args.grid:
@@ -216,7 +221,6 @@ def generate(args, info) -> dict:
                "seconds": round(time.time() - t0, 1)}
     if info.is_main:
         meta_path = out / META_FILE
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
         meta.update(format="TokenLabeling (2, k, H, W) float16: top-k scores, class indices", teacher=args.teacher,
                     teacher_checkpoint=args.teacher_checkpoint or ("timm pretrained" if args.pretrained else ""),
                     input_size=list(cfg["input_size"]), crop_pct=args.crop_pct, topk=args.topk,

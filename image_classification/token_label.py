@@ -20,6 +20,7 @@ from torchvision.transforms import Compose
 from torchvision.transforms import functional as TF
 
 from wavemsa.errors import InputError
+from wavemsa.token_label import box_fraction
 
 from .data import SafeImageFolder, build_transform
 from .label_maps import Crop, label_path, read_label_map, read_meta, token_targets
@@ -111,8 +112,7 @@ class TrainForward(nn.Module):
 def mix_class_target(target: torch.Tensor, box: tuple[int, int, int, int], num_tokens: int) -> torch.Tensor:
     """The class target (B, K) of MixToken's mixed images: sample b shows the image ``B - 1 - b`` in ``box``
     (last-stage grid of ``num_tokens`` tokens), so it takes that image's target with weight area / N."""
-    y1, x1, y2, x2 = box
-    frac = max(y2 - y1, 0) * max(x2 - x1, 0) / float(num_tokens)
+    frac = box_fraction(box, (1, num_tokens))
     return target if frac == 0 else (1.0 - frac) * target + frac * target.flip(0)
 
 

@@ -22,6 +22,8 @@ CASES = [
     ("datasets/make_classification.py", ["--size", "16"], "make_classification.py", "--size"),
     ("datasets/make_coco.py", ["--train", "0"], "make_coco.py", "--train"),
     ("datasets/make_ade20k.py", ["--num-val", "-1"], "make_ade20k.py", "--num-val"),
+    ("datasets/make_ade20k.py", ["--out", "README.md"], "make_ade20k.py", "README.md"),
+    ("datasets/make_coco.py", ["--out", "README.md"], "make_coco.py", "README.md"),
     ("image_classification/main.py", ["--batch-size", "0"], "main.py", "--batch-size"),
     ("image_classification/make_token_labels.py", ["no/such/data", "out", "--teacher", "wavemsa_t"],
      "make_token_labels.py", "no/such/data"),

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 
-__all__ = ["existing_dir", "existing_file", "fraction", "non_negative_float", "non_negative_int",
+__all__ = ["existing_dir", "existing_file", "output_dir", "fraction", "non_negative_float", "non_negative_int",
            "positive_float", "positive_int", "probability"]
 
 
@@ -82,3 +83,10 @@ def existing_dir(text: str) -> str:
     if not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"folder '{text}' does not exist")
     return text
+
+
+def output_dir(text: str) -> Path:
+    """A folder to write into: absent (created later) or a folder, never an existing file."""
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is a file, not a folder")
+    return Path(text)

@@ -58,7 +58,7 @@ class WaveConv1x1(nn.Module):
 
     def dense_weight(self) -> torch.Tensor:
         """The (C_out, C_in, 1, 1) weight of the dense 1x1 conv computing the same function."""
-        if self.dwt.wave == "haar":
+        if self.dwt.is_haar:
             return self._haar_dense_weight()
         cols = self.factored_forward(_identity_like(self.conv.weight, self.in_channels))  # row i: image of e_i
         return cols.squeeze(-1).squeeze(-1).t().contiguous()[:, :, None, None]

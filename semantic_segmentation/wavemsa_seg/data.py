@@ -125,7 +125,7 @@ class CheckSegMap(BaseTransform):
                 f"{results.get('img_path')} is {img_shape[1]}x{img_shape[0]}")
         num_classes = self.num_classes if self.num_classes is not None else results.get("num_classes")
         if num_classes is None:
-            raise KeyError("CheckSegMap needs num_classes: pass it or use CheckedADE20KDataset")
+            raise BadSegmentationData("CheckSegMap needs num_classes: pass it or use CheckedADE20KDataset")
         values = np.unique(seg)
         bad = values[(values >= num_classes) & (values != self.ignore_index)]
         if bad.size:

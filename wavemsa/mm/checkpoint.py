@@ -111,8 +111,8 @@ def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_mod
     if missing:
         problems.append(f"{len(missing)} of {len(needed)} weights missing: {_fmt(missing)} (modules trained from "
                         "scratch must be declared in the config: scratch_modules = [...])")
-    shapes = [f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}" for k in sorted(set(own) & set(theirs))
-              if theirs[k].shape != own[k].shape]
+    shapes = [f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}" for k in sorted(needed & set(theirs))
+              if theirs[k].shape != own[k].shape]  # scratch modules may differ (a head of another class count)
     if shapes:
         problems.append(f"{len(shapes)} shape mismatch(es): {_fmt(shapes, 3)}")
     if problems:
@@ -133,6 +133,7 @@ def check_pretrained_backbones(model: nn.Module) -> list[str]:
             try:
                 with mmengine_safe_globals():
                     module.init_weights()
+                module.is_init = True  # mmengine's init_weights of the parent model skips it: the file is read once
             except (OSError, KeyError, ValueError) as err:  # InputError too: the prefix says where it came from
                 raise InputError(f"model.backbone.init_cfg: {err.args[0] if err.args else err}") from err
             checked.append(path)
