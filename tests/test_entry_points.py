@@ -40,12 +40,16 @@ CASES = [
     ("object_detection/tools/train.py", ["no/such/config.py"], "train.py", "no/such/config.py"),
     ("object_detection/tools/test.py", [DET_CFG, MISSING], "test.py", MISSING),
     ("object_detection/tools/get_flops.py", [DET_CFG, "--shape", "0"], "get_flops.py", "--shape"),
+    ("object_detection/tools/get_flops.py", [DET_CFG, "--cfg-options", "model.bakbone.arch=s"], "get_flops.py",
+     "model.bakbone"),
     ("object_detection/tools/convert_checkpoint.py", [MISSING], "convert_checkpoint.py", MISSING),
     ("semantic_segmentation/tools/train.py", [SEG_CFG, "--pretrained", MISSING], "train.py", MISSING),
     ("semantic_segmentation/tools/test.py", ["no/such/config.py", MISSING], "test.py", "no/such/config.py"),
     ("semantic_segmentation/tools/get_flops.py", [SEG_CFG, "--shape", "-4"], "get_flops.py", "--shape"),
     ("semantic_segmentation/tools/convert_checkpoint.py", [MISSING], "convert_checkpoint.py", MISSING),
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--num-images", "0"], "benchmark.py", "--num-images"),
+    ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--cfg-options", "model.bakbone.arch=s"], "benchmark.py",
+     "model.bakbone"),
 ]
 
 

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from wavemsa.cli import existing_file, non_negative_int, positive_int
 from wavemsa.errors import run_main
 from wavemsa.mm.checkpoint import check_checkpoint_fits
+from wavemsa.mm.config import default_work_dir, merge_cfg_options
 from wavemsa.mm.outputs import write_json_atomic
 
 
@@ -63,8 +64,7 @@ def _batches(cfg: Config, args: argparse.Namespace, model: torch.nn.Module):
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     init_default_scope(cfg.get("default_scope", "mmseg"))
     from mmseg.registry import MODELS
 
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict:
     source = "random " + "x".join(map(str, args.random_input)) if args.random_input else "test set"
     result = dict(config=args.config, device=device, threads=torch.get_num_threads(), input=source,
                   images=args.num_images, fps=round(fps, 3))
-    work_dir = args.work_dir or osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+    work_dir = args.work_dir or default_work_dir(args.config)
     write_json_atomic(result, osp.join(work_dir, "fps.json"))
     print(f"{fps:.2f} img/s ({device}, {result['threads']} threads, {result['input']})")
     return result

@@ -85,19 +85,29 @@ def _check_option_keys(cfg, options: Mapping) -> None:
                 raise InputError(f"--cfg-options {key}: the config has no '{'.'.join(parts[:depth + 1])}'")
 
 
+def merge_cfg_options(cfg, options: Mapping | None) -> None:
+    """Apply ``--cfg-options`` to ``cfg`` after checking that every key extends a path the config has."""
+    if options:
+        _check_option_keys(cfg, options)
+        cfg.merge_from_dict(options)
+
+
+def default_work_dir(config: str) -> str:
+    """``./work_dirs/<config name>``, mmengine's default work folder for ``config``."""
+    return osp.join("./work_dirs", osp.splitext(osp.basename(config))[0])
+
+
 def load_config(args: argparse.Namespace):
     """Read ``args.config`` and apply the common options (see the module docstring); returns the Config."""
     from mmengine.config import Config
 
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        _check_option_keys(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir") is None:
-        cfg.work_dir = osp.join("./work_dirs", osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = default_work_dir(args.config)
     if args.data_root:
         set_data_root(cfg, args.data_root)
     return cfg

@@ -19,6 +19,7 @@ from torch import nn
 from ..cli import existing_file, positive_int
 from ..complexity import count_params, flop_analysis
 from ..errors import run_main
+from .config import merge_cfg_options
 from .task import Task, get_task
 
 __all__ = ["complexity", "main", "run"]
@@ -42,8 +43,7 @@ def complexity(task: Task, config: str, height: int, width: int, cfg_options: di
     from mmengine.registry import init_default_scope
 
     cfg = Config.fromfile(config)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+    merge_cfg_options(cfg, cfg_options)
     init_default_scope(cfg.get("default_scope", task.scope))
     cfg.model.backbone.init_cfg = None
     model = task.flops_model(cfg).eval()
