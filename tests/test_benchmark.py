@@ -164,8 +164,12 @@ def test_bfloat16_rows_are_compared_with_float32(tmp_path):
         assert 0 < data["output_check"][key] < 0.05 * data["output_scale"][key]
     md = out.with_suffix(".md").read_text()
     assert "| model | mode | size | precision | img/s |" in md
-    assert md.count("| 1.00x |") == 2  # the baseline of each precision
-    assert "| wavemsa_t | infer | 64x64 | bfloat16 autocast |" in md
+    rows = {(r["model"], r["precision"]): r["img_per_s"] for r in data["results"]}
+    table = {tuple(c.strip() for c in line.split("|")[1:-1]) for line in md.splitlines()
+             if line.startswith("| wavemsa_t |") or line.startswith("| pvt_v2_b0 |")}
+    for model, prec in rows:  # each row's ratio is to the baseline of its own precision
+        ratio = f"{rows[model, prec] / rows['pvt_v2_b0', prec]:.2f}x"
+        assert any(row[0] == model and row[3] == prec and row[-1] == ratio for row in table), (model, prec, md)
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["name"] == "benchmark" and record["metrics"]["results"] == data["results"]
     assert record["command"] == data["meta"]["command"] and "commit" in record
