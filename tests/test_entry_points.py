@@ -63,3 +63,11 @@ def test_known_problem_is_one_line_naming_it_with_exit_status_2(script: str, arg
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert lines and lines[-1].startswith(f"{prog}: error: ") and names in lines[-1], lines[-3:]
+
+
+def test_long_lists_in_messages_are_cut_with_a_count():
+    from wavemsa.errors import first_few
+
+    assert first_few(["b", "a"]) == "b, a"
+    assert first_few(["b", "a", "c"], 2, sort=True) == "a, b ... (+1 more)"
+    assert first_few(range(7), 5) == "0, 1, 2, 3, 4 ... (+2 more)"

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 import torch
 from torch import nn
 
+from .errors import first_few
+
 _WRAPPER_KEYS = ("model", "state_dict", "model_ema", "module")
 
 
@@ -92,12 +94,6 @@ def load_state_dict(path: str | os.PathLike, use_ema: bool = False) -> dict[str,
     return state
 
 
-def _fmt(keys: Iterable[str], limit: int = 8) -> str:
-    keys = sorted(keys)
-    more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 def check_weights_fit(model: nn.Module, state_dict: Mapping[str, torch.Tensor], strict: bool = True,
                       ignore: Iterable[str] = ("head.", "aux_head."), source: str = "checkpoint",
                       ignore_shapes: Iterable[str] = ()) -> list[str]:
@@ -112,12 +108,12 @@ def check_weights_fit(model: nn.Module, state_dict: Mapping[str, torch.Tensor], 
     shapes = {k for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape and k not in ignore_shapes}
     problems = []
     if shapes:
-        problems.append("shape mismatch: " + _fmt(f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}"
-                                                   for k in shapes))
+        problems.append("shape mismatch: " + first_few((f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}"
+                                                    for k in shapes), 8, sort=True))
     if strict and missing:
-        problems.append("missing: " + _fmt(missing))
+        problems.append("missing: " + first_few(missing, 8, sort=True))
     if strict and unexpected:
-        problems.append("unexpected: " + _fmt(unexpected))
+        problems.append("unexpected: " + first_few(unexpected, 8, sort=True))
     if problems:
         raise ValueError(f"{source} does not fit {type(model).__name__} ({len(own)} tensors): "
                          + "; ".join(problems))

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["InputError", "run_main"]
+__all__ = ["InputError", "first_few", "run_main"]
 
 
 class InputError(ValueError):
@@ -25,6 +25,15 @@ class InputError(ValueError):
     an unknown config key. The message names the file, key or option and says what was expected.
 
     It derives from ``ValueError`` so library callers that catch ``ValueError`` keep working."""
+
+
+def first_few(items: Iterable[Any], limit: int = 5, sort: bool = False) -> str:
+    """``"a, b, c ... (+N more)"``: the first ``limit`` items of a list in an error message."""
+    items = [str(i) for i in items]
+    if sort:
+        items.sort()
+    more = f" ... (+{len(items) - limit} more)" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def run_main(main: Callable[..., Any], argv: list[str] | None = None, prog: str | None = None) -> int:

@@ -14,13 +14,8 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 
-from wavemsa.errors import InputError
+from wavemsa.errors import InputError, first_few
 from wavemsa.mm.config import dataset_leaves
-
-
-def _fmt(items: Sequence, limit: int = 5) -> str:
-    more = f" ... (+{len(items) - limit} more)" if len(items) > limit else ""
-    return ", ".join(str(i) for i in items[:limit]) + more
 
 
 def dropped_reason(ann: Mapping, image: Mapping) -> str | None:
@@ -68,8 +63,8 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
     if classes is not None:
         absent = [c for c in classes if c not in set(cat_ids.values())]
         if absent:
-            raise InputError(f"{ann_file}: classes {_fmt(absent)} of the config are not category names of the "
-                             f"file ({_fmt(sorted(map(str, cat_ids.values())), 12)}); "
+            raise InputError(f"{ann_file}: classes {first_few(absent)} of the config are not category names of the "
+                             f"file ({first_few(sorted(map(str, cat_ids.values())), 12)}); "
                              "set the dataset's metainfo=dict(classes=...)")
     wanted = {i for i, name in cat_ids.items() if classes is None or name in classes}
     dropped: dict[str, list] = {}
@@ -78,7 +73,7 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
         where = f"{ann_file}: annotation id {ann.get('id')} (image_id {ann.get('image_id')})"
         if ann.get("category_id") not in cat_ids:
             raise InputError(f"{where} has category_id {ann.get('category_id')!r}, not one of the file's "
-                             f"category ids {_fmt(sorted(cat_ids), 12)}")
+                             f"category ids {first_few(sorted(cat_ids), 12)}")
         image = images.get(ann.get("image_id"))
         if image is None:
             raise InputError(f"{where} refers to an image_id that 'images' does not list")
@@ -98,14 +93,15 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
         elif with_mask and ann["category_id"] in wanted and not ann.get("segmentation"):
             maskless.append(ann.get("id"))
     if maskless:
-        raise InputError(f"{ann_file}: {len(maskless)} annotation(s) have no 'segmentation' (ids {_fmt(maskless)}), "
+        raise InputError(f"{ann_file}: {len(maskless)} annotation(s) have no 'segmentation' "
+                         f"(ids {first_few(maskless)}), "
                          "but the config trains or evaluates masks (LoadAnnotations with_mask=True): add masks "
                          "or use a box-only config")
     if img_dir is not None:
         missing = [im["file_name"] for im in coco["images"]
                    if not os.path.isfile(os.path.join(img_dir, im["file_name"]))]
         if missing:
-            raise InputError(f"{ann_file}: {len(missing)} listed image(s) not found in {img_dir}: {_fmt(missing)}")
+            raise InputError(f"{ann_file}: {len(missing)} listed image(s) not found in {img_dir}: {first_few(missing)}")
     counts = {k: len(coco[k]) for k in ("images", "annotations", "categories")}
     return dict(counts, dropped=dropped)
 
@@ -126,7 +122,7 @@ def warn_dropped(ann_file: str, report: Mapping) -> str | None:
         return None
     n = sum(len(ids) for ids in dropped.values())
     text = (f"{ann_file}: mmdet will drop {n} of {report['annotations']} annotations: "
-            + "; ".join(f"{reason}: ids {_fmt(ids)}" for reason, ids in sorted(dropped.items())))
+            + "; ".join(f"{reason}: ids {first_few(ids)}" for reason, ids in sorted(dropped.items())))
     warnings.warn(text, stacklevel=3)
     return text
 

@@ -21,7 +21,7 @@ from mmseg.datasets import ADE20KDataset
 from mmseg.registry import DATASETS, TRANSFORMS
 from PIL import Image
 
-from wavemsa.errors import InputError
+from wavemsa.errors import InputError, first_few
 
 # The built-in scenes' labelling (datasets/make_ade20k.py writes the same list into build.json): raw label
 # 0 = other (ignored, as ADE20K's 0), raw 1 = background, raw d + 2 = digit d.
@@ -30,10 +30,6 @@ DIGIT_SCENE_CLASSES = ("background", *(f"digit {d}" for d in range(10)))
 
 class BadSegmentationData(InputError):
     """An image or label map that cannot be used; the message names the file."""
-
-
-def _shown(paths: list[str], limit: int = 5) -> str:
-    return ", ".join(paths[:limit]) + (f" ... (+{len(paths) - limit} more)" if len(paths) > limit else "")
 
 
 @DATASETS.register_module()
@@ -54,7 +50,7 @@ class CheckedADE20KDataset(ADE20KDataset):
         missing = [p for p in maps if not osp.isfile(p)]
         if missing:
             raise BadSegmentationData(f"{len(missing)} of {len(data_list)} images under {img_dir!r} have no "
-                                      f"label map; expected: {_shown(missing)}")
+                                      f"label map; expected: {first_few(missing)}")
         multi = []
         for path in maps:
             with Image.open(path) as im:  # reads the header only
@@ -62,7 +58,7 @@ class CheckedADE20KDataset(ADE20KDataset):
                     multi.append(f"{path} ({im.mode})")
         if multi:
             raise BadSegmentationData(
-                f"{len(multi)} label map(s) are not single-channel: {_shown(multi, 3)}; a label map holds one "
+                f"{len(multi)} label map(s) are not single-channel: {first_few(multi, 3)}; a label map holds one "
                 "class id per pixel (8-bit grey 'L' or palette 'P' PNG), not colours")
         num_classes = len(self.metainfo["classes"])
         for d in data_list:

@@ -13,14 +13,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 
 import torch
 from torch import nn
 
 from ..checkpoint import load_state_dict
-from ..errors import InputError
+from ..errors import InputError, first_few
 
 __all__ = ["allow_mmengine_checkpoints", "check_checkpoint_fits", "check_pretrained_backbones",
            "mmengine_checkpoint_globals", "mmengine_safe_globals", "read_weights"]
@@ -77,12 +77,6 @@ def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise InputError(str(err.args[0] if err.args else err)) from err
 
 
-def _fmt(keys: Iterable[str], limit: int = 6) -> str:
-    keys = sorted(keys)
-    more = f" ... (+{len(keys) - limit} more)" if len(keys) > limit else ""
-    return ", ".join(keys[:limit]) + more
-
-
 def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_modules: Sequence[str] = (),
                           what: str = "checkpoint", weights: Mapping[str, torch.Tensor] | None = None
                           ) -> Mapping[str, torch.Tensor]:
@@ -106,15 +100,15 @@ def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_mod
                 "(train.py --pretrained CKPT, or model.backbone.init_cfg.checkpoint)."
                 if any(k.startswith("stages.") for k in theirs) else "")
         raise InputError(f"{what} {path} holds none of the {len(needed)} weights of {name} (its keys: "
-                         f"{_fmt(theirs, 4)}).{hint}")
+                         f"{first_few(theirs, 4, sort=True)}).{hint}")
     problems = []
     if missing:
-        problems.append(f"{len(missing)} of {len(needed)} weights missing: {_fmt(missing)} (modules trained from "
-                        "scratch must be declared in the config: scratch_modules = [...])")
+        problems.append(f"{len(missing)} of {len(needed)} weights missing: {first_few(missing, 6, sort=True)} "
+                        "(modules trained from scratch must be declared in the config: scratch_modules = [...])")
     shapes = [f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}" for k in sorted(needed & set(theirs))
               if theirs[k].shape != own[k].shape]  # scratch modules may differ (a head of another class count)
     if shapes:
-        problems.append(f"{len(shapes)} shape mismatch(es): {_fmt(shapes, 3)}")
+        problems.append(f"{len(shapes)} shape mismatch(es): {first_few(shapes, 3)}")
     if problems:
         raise InputError(f"{what} {path} does not fit {name}: " + "; ".join(problems))
     return theirs
