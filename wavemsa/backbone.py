@@ -5,7 +5,7 @@ The task folders only register :class:`WaveFormerBackbone` with their framework'
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -72,11 +72,16 @@ class WaveFormerBackbone(WaveFormer):
         if cfg.get("type") != "Pretrained" or "checkpoint" not in cfg:
             raise ValueError(f"WaveFormerBackbone supports init_cfg=dict(type='Pretrained', checkpoint=...), got {cfg}")
         path = cfg["checkpoint"]
-        state = load_state_dict(path, use_ema=cfg.get("use_ema", False))
-        prefix = cfg.get("prefix", "backbone.")
+        self.load_pretrained(load_state_dict(path, use_ema=cfg.get("use_ema", False)), source=f"checkpoint {path}",
+                             prefix=cfg.get("prefix", "backbone."))
+
+    def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str = "checkpoint",
+                        prefix: str = "backbone.") -> None:
+        """Load classification weights (heads ignored), or backbone weights saved under ``prefix``, strictly;
+        a ``ValueError`` naming ``source`` says what does not fit."""
         if all(k.startswith(prefix) for k in state):
             state = {k[len(prefix):]: v for k, v in state.items()}
-        load_weights(self, state, strict=True, ignore=_HEAD_PREFIXES, source=f"checkpoint {path}")
+        load_weights(self, state, strict=True, ignore=_HEAD_PREFIXES, source=source)
 
     def _frozen_modules(self) -> list[nn.Module]:
         if self.frozen_stages < 0:

@@ -19,6 +19,7 @@ import sys
 import torch
 
 from ..backbone import WaveFormerBackbone
+from ..checkpoint import load_state_dict
 from ..cli import existing_file
 from ..errors import InputError, run_main
 from ..waveformer import ARCH_SETTINGS
@@ -32,18 +33,22 @@ def default_destination(arch: str) -> str:
 
 
 def build_backbone(src: str, use_ema: bool = False, arch: str | None = None) -> tuple[str, WaveFormerBackbone]:
-    """The backbone of ``arch`` (or of the first arch that fits) with the weights of ``src`` loaded."""
+    """The backbone of ``arch`` (or of the first arch that fits) with the weights of ``src`` loaded (the file
+    is read once)."""
+    try:
+        state = load_state_dict(src, use_ema=use_ema)
+    except (OSError, KeyError, ValueError) as err:
+        raise InputError(str(err.args[0] if err.args else err)) from err
     errors = []
     for name in [arch] if arch else list(ARCH_SETTINGS):
-        backbone = WaveFormerBackbone(arch=name, init_cfg=dict(type="Pretrained", checkpoint=src, use_ema=use_ema))
+        backbone = WaveFormerBackbone(arch=name)
         try:
-            backbone.init_weights()
+            backbone.load_pretrained(state, source=f"checkpoint {src}")
             return name, backbone
-        except (OSError, KeyError, ValueError) as err:
-            message = str(err.args[0] if err.args else err)
-            if arch or "does not fit" not in message:
-                raise InputError(message) from err
-            errors.append(f"{name}: {message}")
+        except ValueError as err:
+            if arch:
+                raise InputError(str(err)) from err
+            errors.append(f"{name}: {err}")
     raise InputError(f"{src}: fits no WaveFormer arch ({', '.join(ARCH_SETTINGS)}); " + "; ".join(errors))
 
 
