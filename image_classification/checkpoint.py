@@ -94,10 +94,12 @@ def read_checkpoint(path: str | Path) -> dict:
         raise InputError(f"checkpoint {e}") from None
 
 
-def model_state(ckpt: dict, path: str | Path) -> dict:
+def model_state(ckpt: dict, path: str | Path, use_ema: bool = False) -> dict:
     """The model weights of a trainer, DeiT or timm checkpoint or of a bare state dict (the library's
-    unwrapping of 'model' / 'state_dict' and 'module.' prefixes)."""
-    state = filter_classification_state_dict(ckpt)
+    unwrapping of 'model' / 'state_dict' and 'module.' prefixes); ``use_ema``: its EMA weights."""
+    if use_ema and "model_ema" not in ckpt:
+        raise InputError(f"--use-ema: checkpoint '{path}' has no EMA weights ('model_ema')")
+    state = filter_classification_state_dict(ckpt, use_ema)
     if not state:
         raise InputError(f"checkpoint '{path}' holds no model weights (keys: {sorted(ckpt)[:8]})")
     return state

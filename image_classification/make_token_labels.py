@@ -79,11 +79,7 @@ def build_teacher(args, num_classes: int, classes: list[str]) -> nn.Module:
     state = None
     if args.teacher_checkpoint:
         ckpt = read_checkpoint(args.teacher_checkpoint)
-        if args.use_ema:
-            if "model_ema" not in ckpt:
-                raise InputError(f"--use-ema: checkpoint '{args.teacher_checkpoint}' has no EMA weights")
-            ckpt = {"model": ckpt["model_ema"], **{k: v for k, v in ckpt.items() if k != "model"}}
-        state = model_state(ckpt, args.teacher_checkpoint)
+        state = model_state(ckpt, args.teacher_checkpoint, use_ema=args.use_ema)
         if "classes" in ckpt and list(ckpt["classes"]) != list(classes):
             differ = sorted(set(ckpt["classes"]) ^ set(classes))[:5] or "their order"
             raise InputError(f"teacher '{args.teacher_checkpoint}' was trained on {len(ckpt['classes'])} classes "

@@ -232,6 +232,24 @@ def test_generator_resumes_shards_and_names_class_mismatches(digits, teacher, tm
     assert "predicts 5 classes" in err and "10 class folders" in err and "Traceback" not in err
 
 
+def test_use_ema_takes_the_teachers_ema_weights_and_names_a_checkpoint_without_them(digits, teacher, tmp_path):
+    plain_state = torch.load(teacher, weights_only=True)["model"]
+    ema_state = {k: v + 1 if v.is_floating_point() else v for k, v in plain_state.items()}
+    both = tmp_path / "both.pth"
+    torch.save({"model": plain_state, "model_ema": ema_state}, both)
+
+    def build(path: Path, *extra: str) -> torch.nn.Module:
+        args = mtl.get_parser().parse_args([str(digits / "train"), "x", "--teacher", "wavemsa_t",
+                                            "--teacher-checkpoint", str(path), *extra])
+        return mtl.build_teacher(args, 10, [str(c) for c in range(10)])
+
+    key = "stages.0.embed.conv.0.weight"
+    torch.testing.assert_close(build(both, "--use-ema").state_dict()[key], ema_state[key])
+    torch.testing.assert_close(build(both).state_dict()[key], plain_state[key])
+    with pytest.raises(InputError, match=r"--use-ema: checkpoint .*teacher\.pth' has no EMA weights"):
+        build(teacher, "--use-ema")
+
+
 def test_dense_scores_of_a_convnet_average_to_its_logits():
     """Through the teacher's own head at every position: for a linear head after average pooling the mean of
     the dense scores is exactly the model's prediction."""
