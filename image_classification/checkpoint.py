@@ -9,6 +9,7 @@ finished), ``max_accuracy``, ``args`` (``vars(args)``), ``classes`` (the class f
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from wavemsa.checkpoint import filter_classification_state_dict, load_weights
+from wavemsa.checkpoint import filter_classification_state_dict, load_state_dict, load_weights
 from wavemsa.checkpoint import read_checkpoint as _read_checked
 from wavemsa.errors import InputError
 
@@ -124,13 +125,32 @@ def finetune_state(model: nn.Module, state: dict) -> tuple[dict, tuple[str, ...]
     return {k: v for k, v in state.items() if k not in dropped}, dropped
 
 
+def read_weights(path: str | Path) -> tuple[dict, str | None]:
+    """The model weights of ``path`` and the model they were written for (when the file says): a trainer,
+    DeiT or timm checkpoint, a ``.safetensors`` file or a timm model folder (``config.json`` +
+    ``model.safetensors``, what ``tools/export.py`` and timm's ``save_for_hf`` write)."""
+    if not (os.path.isdir(path) or str(path).endswith(".safetensors")):
+        ckpt = read_checkpoint(path)
+        return model_state(ckpt, path), ckpt.get("args", {}).get("model")
+    try:
+        state = load_state_dict(path)
+    except (OSError, KeyError, ValueError) as e:
+        raise InputError(f"checkpoint {e}") from None
+    config = Path(path) / "config.json"
+    try:
+        arch = json.loads(config.read_text()).get("architecture") if config.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        arch = None  # the weights are what counts; a broken config.json only loses the hint
+    return state, arch
+
+
 def load_finetune(model: nn.Module, path: str | Path, model_name: str) -> tuple[str, ...]:
-    """Start ``model`` from the weights of ``path`` (``--finetune``); classifier weights that do not fit
-    stay at their initial values (they are returned)."""
-    ckpt = read_checkpoint(path)
-    state, dropped = finetune_state(model, model_state(ckpt, path))
+    """Start ``model`` from the weights of ``path`` (``--finetune``: any file :func:`read_weights` reads);
+    classifier weights that do not fit stay at their initial values (they are returned)."""
+    state, written_for = read_weights(path)
+    state, dropped = finetune_state(model, state)
     new = tuple(k for k in model.state_dict() if k.startswith(HEAD_PREFIXES) and k not in state)
-    load_model_weights(model, state, path, model_name, ckpt.get("args", {}).get("model"), ignore=new)
+    load_model_weights(model, state, path, model_name, written_for, ignore=new)
     return tuple(sorted(set(dropped) | set(new)))
 
 

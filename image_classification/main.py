@@ -122,7 +122,8 @@ def get_parser() -> argparse.ArgumentParser:
     add("--dense-weight", type=non_negative_float, default=0.5, help="weight of the token (dense) loss")
     add("--cls-weight", type=non_negative_float, default=1.0, help="weight of the class loss")
     # data, run
-    add("--finetune", default="", help="start from these weights (classifier dropped when the classes differ)")
+    add("--finetune", default="", help="start from these weights: a checkpoint, a .safetensors file or a "
+        "timm model folder (classifier dropped when the classes differ)")
     add("--data-path", default="datasets/imagenet1k", help="folder with train/ and val/ class folders")
     add("--output_dir", "--output-dir", dest="output_dir", default="", help="where to save (nothing when empty)")
     add("--device", default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")

@@ -363,3 +363,24 @@ def test_finetune_between_plain_and_token_label_models(tmp_path):
     back = timm.create_model("wavemsa_t", num_classes=10)
     assert load_finetune(back, tmp_path / "tl.pth", "wavemsa_t") == ("aux_head.bias", "aux_head.weight")
     assert all(torch.equal(v, tl.state_dict()[k]) for k, v in back.state_dict().items())
+
+
+def test_finetune_from_a_timm_model_folder_or_safetensors_file(tmp_path):
+    """--finetune reads what tools/export.py hands out (timm's save_for_hf folder) and a bare .safetensors
+    file; a classifier of another class count starts new, and a folder of another model is named."""
+    import wavemsa  # noqa: F401
+    from image_classification.checkpoint import load_finetune
+    from timm.models import save_for_hf
+
+    src = timm.create_model("wavemsa_t", num_classes=10)
+    save_for_hf(src, str(tmp_path / "folder"), safe_serialization=True)
+    for path in (tmp_path / "folder", tmp_path / "folder" / "model.safetensors"):
+        student = timm.create_model("wavemsa_t", num_classes=5)
+        assert load_finetune(student, path, "wavemsa_t") == ("head.bias", "head.weight")
+        theirs = src.state_dict()
+        assert all(torch.equal(v, theirs[k]) for k, v in student.state_dict().items() if not k.startswith("head."))
+    with pytest.raises(InputError, match=r"folder' does not fit model 'wavemsa_s' \(it was written for model "
+                                         r"'wavemsa_t'\)"):
+        load_finetune(timm.create_model("wavemsa_s", num_classes=10), tmp_path / "folder", "wavemsa_s")
+    with pytest.raises(InputError, match="without model.safetensors"):
+        load_finetune(src, tmp_path, "wavemsa_t")
