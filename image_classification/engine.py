@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 
 import torch
-from timm.utils import accuracy, dispatch_clip_grad
+from timm.utils import dispatch_clip_grad
 from tqdm import tqdm
 
 from wavemsa.errors import InputError
@@ -108,8 +108,10 @@ def evaluate(model, loader, device: torch.device, amp_dtype, num_classes: int, i
     model.eval()
     criterion = torch.nn.CrossEntropyLoss(reduction="sum")
     k5 = min(5, num_classes)
-    sums = [0.0, 0.0, 0.0, 0.0]  # loss, correct@1, correct@5, count
-    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64) if confusion else None
+    # summed on the device and read once at the end: no host sync per batch
+    sums = torch.zeros(3, dtype=torch.float64, device=device)  # loss, correct@1, correct@5
+    counts = torch.zeros(num_classes * num_classes, dtype=torch.int64, device=device) if confusion else None
+    n = 0
     for batch in progress(batches(loader), len(loader), desc, is_main):
         if batch is None:  # every image of the batch was unreadable
             continue
@@ -117,16 +119,12 @@ def evaluate(model, loader, device: torch.device, amp_dtype, num_classes: int, i
         with autocast(device, amp_dtype):
             outputs = model(images)
         outputs = outputs.float()
-        acc1, acc5 = accuracy(outputs, targets, topk=(1, k5))
-        b = images.shape[0]
-        sums[0] += criterion(outputs, targets).item()
-        sums[1] += round(acc1.item() * b / 100.0)  # timm's accuracy is a percentage of the batch
-        sums[2] += round(acc5.item() * b / 100.0)
-        sums[3] += b
+        ranked = outputs.topk(k5, dim=1).indices.eq(targets[:, None])  # (B, k5): where the true class ranks
+        sums += torch.stack([criterion(outputs, targets), ranked[:, 0].sum(), ranked.any(dim=1).sum()]).double()
+        n += images.shape[0]
         if counts is not None:
-            pairs = targets.cpu() * num_classes + outputs.argmax(dim=1).cpu()
-            counts += torch.bincount(pairs, minlength=num_classes * num_classes)
-    loss, c1, c5, n = all_reduce_sum(sums, device)
+            counts += torch.bincount(targets * num_classes + outputs.argmax(dim=1), minlength=num_classes ** 2)
+    loss, c1, c5, n = all_reduce_sum([*sums.tolist(), n], device)
     if n == 0:
         raise RuntimeError("evaluation saw no readable image")
     stats = {"loss": loss / n, "acc1": 100.0 * c1 / n, "acc5": 100.0 * c5 / n, "count": int(n)}

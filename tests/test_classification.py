@@ -233,6 +233,29 @@ def test_every_evaluation_pass_counts_exactly_the_readable_images(tiny_data, tmp
     assert all(p == passes[0] for p in passes)
 
 
+def test_evaluation_figures_equal_timms_accuracy_and_a_direct_confusion_matrix():
+    """evaluate sums on the device and reads once at the end; its loss, top-1/top-5 and confusion matrix are
+    those of timm's accuracy and cross-entropy over all batches."""
+    from timm.utils import accuracy
+
+    from image_classification.engine import evaluate
+
+    torch.manual_seed(0)
+    images, targets = torch.randn(23, 7), torch.randint(0, 7, (23,))
+    model = torch.nn.Sequential(torch.nn.Linear(7, 7))
+    loader = [(images[i:i + 5], targets[i:i + 5]) for i in range(0, 23, 5)] + [None]  # None: all unreadable
+    stats = evaluate(model, loader, torch.device("cpu"), None, 7, False, confusion=True)
+    with torch.no_grad():
+        logits = model(images)
+    acc1, acc5 = accuracy(logits, targets, topk=(1, 5))
+    assert stats["count"] == 23
+    assert stats["acc1"] == pytest.approx(acc1.item()) and stats["acc5"] == pytest.approx(acc5.item())
+    assert stats["loss"] == pytest.approx(torch.nn.functional.cross_entropy(logits, targets).item())
+    expected = torch.zeros(7, 7, dtype=torch.int64).index_put_((targets, logits.argmax(1)), torch.tensor(1),
+                                                               accumulate=True)
+    assert (stats["confusion"] == expected.numpy()).all() and stats["confusion"].sum() == 23
+
+
 @pytest.mark.parametrize("argv,option", [
     (["--batch-size", "0"], "--batch-size"), (["--epochs", "-2"], "--epochs"), (["--input-size", "0"], "--input-size"),
     (["--lr", "0"], "--lr"), (["--crop-pct", "1.5"], "--crop-pct"), (["--smoothing", "2"], "--smoothing"),
@@ -368,9 +391,10 @@ def test_finetune_between_plain_and_token_label_models(tmp_path):
 def test_finetune_from_a_timm_model_folder_or_safetensors_file(tmp_path):
     """--finetune reads what tools/export.py hands out (timm's save_for_hf folder) and a bare .safetensors
     file; a classifier of another class count starts new, and a folder of another model is named."""
+    from timm.models import save_for_hf
+
     import wavemsa  # noqa: F401
     from image_classification.checkpoint import load_finetune
-    from timm.models import save_for_hf
 
     src = timm.create_model("wavemsa_t", num_classes=10)
     save_for_hf(src, str(tmp_path / "folder"), safe_serialization=True)
