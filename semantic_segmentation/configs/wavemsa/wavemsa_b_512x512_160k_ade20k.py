@@ -3,6 +3,7 @@
 # (the WaveMSA repository has no B config).
 _base_ = './wavemsa_s_512x512_160k_ade20k.py'
 model = dict(
-    backbone=dict(arch='b', drop_path_rate=0.3, init_cfg=dict(checkpoint='pretrained/wavemsa_b_in1k.pth')),
+    backbone=dict(arch='b', drop_path_rate=0.3,
+                  init_cfg=dict(checkpoint='{{ fileDirname }}/../../../pretrained/wavemsa_b_in1k.pth')),
     decode_head=dict(in_channels=[64, 128, 320, 512]),
     auxiliary_head=dict(in_channels=320))
