@@ -35,7 +35,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import digit_scenes  # noqa: E402
 
-from wavemsa.cli import non_negative_int, output_dir, positive_int  # noqa: E402
+from wavemsa.cli import check_replaceable, non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,6 +79,8 @@ def build(out: Path, num_train: int, num_val: int, size: int, max_objects: int, 
     """Build the whole set atomically at ``out`` (replacing any previous one); return ``out``."""
     if size < 32:
         raise InputError(f"--size must be >= 32 (the backbone's smallest input), got {size}")
+    out = Path(out).resolve()
+    check_replaceable(out, "build.json")
     glyphs, labels = digit_scenes.load_digits()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

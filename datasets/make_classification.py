@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 import digit_scenes  # noqa: E402
 
-from wavemsa.cli import non_negative_int, output_dir, positive_int  # noqa: E402
+from wavemsa.cli import check_replaceable, non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 SPLIT_IDS = {"train": 0, "val": 1}
@@ -60,7 +60,9 @@ def build(out: Path, size: int = 32, train_copies: int = 4, val_copies: int = 1,
         raise InputError(f"--size must be >= 32 (the models need 32x32 inputs), got {size}")
     glyphs, labels = digit_scenes.load_digits()
     splits = digit_scenes.split_indices(len(labels), seed=seed)
-    final, out = out, out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    final = Path(out).resolve()  # '.' has no name to build a sibling from
+    check_replaceable(final, "dataset.json")
+    out = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     if out.exists():
         shutil.rmtree(out)
     summary = {"size": size, "seed": seed, "classes": [str(c) for c in range(digit_scenes.NUM_DIGIT_CLASSES)]}

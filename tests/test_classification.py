@@ -1,6 +1,7 @@
 """Classification trainer: config files, built-in data, bad input (fast, in-process)."""
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -80,6 +81,34 @@ def test_builtin_data_is_deterministic(tiny_data, tmp_path):
     make_classification.build(again, size=32, train_copies=1, val_copies=1, max_per_class=2)
     for p in tiny_data.rglob("*.png"):
         assert (again / p.relative_to(tiny_data)).read_bytes() == p.read_bytes()
+
+
+def test_builder_replaces_its_own_output_but_deletes_no_other_folder(tmp_path):
+    """--out pointing at a folder of other files is refused (it used to be deleted); an earlier build, an empty
+    folder and '.' (no name to build a sibling from) are fine."""
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "notes.txt").write_text("keep me")
+    with pytest.raises(InputError, match=r"victim: a folder with other content .*nothing was deleted"):
+        make_classification.build(victim, size=32, train_copies=1, val_copies=1, max_per_class=1)
+    import make_ade20k  # the segmentation set's builder follows the same rule
+
+    with pytest.raises(InputError, match=r"victim: a folder with other content"):
+        make_ade20k.build(victim, num_train=1, num_val=1, size=64, max_objects=1, seed=0)
+    assert (victim / "notes.txt").read_text() == "keep me"
+    built = tmp_path / "built"
+    built.mkdir()
+    for _ in range(2):  # empty, then an earlier build
+        make_classification.build(built, size=32, train_copies=1, val_copies=1, max_per_class=1)
+        assert (built / "dataset.json").is_file()
+    (tmp_path / "here").mkdir()
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path / "here")
+        make_classification.build(Path("."), size=32, train_copies=1, val_copies=1, max_per_class=1)
+    finally:
+        os.chdir(cwd)
+    assert (tmp_path / "here" / "dataset.json").is_file()
 
 
 def test_corrupt_image_is_skipped_with_warning(tiny_data, tmp_path):

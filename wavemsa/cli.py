@@ -11,8 +11,10 @@ import argparse
 import os
 from pathlib import Path
 
-__all__ = ["existing_dir", "existing_file", "output_dir", "fraction", "non_negative_float", "non_negative_int",
-           "positive_float", "positive_int", "probability"]
+from .errors import InputError
+
+__all__ = ["check_replaceable", "device", "existing_dir", "existing_file", "output_dir", "fraction",
+           "non_negative_float", "non_negative_int", "positive_float", "positive_int", "probability"]
 
 
 def _number(text: str, kind: type) -> int | float:
@@ -90,3 +92,24 @@ def output_dir(text: str) -> Path:
     if os.path.exists(text) and not os.path.isdir(text):
         raise argparse.ArgumentTypeError(f"'{text}' is a file, not a folder")
     return Path(text)
+
+
+def device(text: str) -> str:
+    """A torch device string of type cpu or cuda (``cpu``, ``cuda``, ``cuda:1``)."""
+    import torch
+
+    try:
+        kind = torch.device(text).type
+    except RuntimeError:
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got '{text}'")
+    return text
+
+
+def check_replaceable(folder: Path, marker: str, option: str = "--out") -> None:
+    """A script that rebuilds ``folder`` as a whole may delete it only when it is empty or an earlier output of
+    the script (it holds ``marker``); anything else is an ``InputError``, so a mistyped ``--out`` deletes nothing."""
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / marker).is_file():
+        raise InputError(f"{option} {folder}: a folder with other content (no {marker} of an earlier build); "
+                         "give a new or empty folder, nothing was deleted")
