@@ -24,6 +24,8 @@ from wavemsa.checkpoint import filter_classification_state_dict, load_state_dict
 from wavemsa.checkpoint import read_checkpoint as _read_checked
 from wavemsa.errors import InputError
 
+from .data import check_same_classes
+
 log = logging.getLogger("image_classification")
 
 HEAD_PREFIXES = ("head.", "aux_head.", "fc.", "classifier.")
@@ -155,10 +157,13 @@ def load_finetune(model: nn.Module, path: str | Path, model_name: str) -> tuple[
 
 
 def resume(path: str | Path, model: nn.Module, model_name: str, optimizer, lr_scheduler, scaler,
-           model_ema=None) -> tuple[int, float]:
+           model_ema=None, classes: list[str] | None = None, data_path: str | Path = "") -> tuple[int, float]:
     """Restore a run from ``path``: weights, optimiser, lr scheduler, grad scaler, EMA weights and RNG
-    state. Returns (first epoch to run, best top-1 so far)."""
+    state; with ``classes``, the run's class folders must be the checkpoint's. Returns (first epoch to run,
+    best top-1 so far)."""
     ckpt = read_checkpoint(path)
+    if classes is not None and "classes" in ckpt:
+        check_same_classes(ckpt["classes"], classes, f"checkpoint '{path}' was trained on", data_path)
     load_model_weights(model, model_state(ckpt, path), path, model_name, ckpt.get("args", {}).get("model"))
     if "optimizer" not in ckpt:
         raise InputError(f"checkpoint '{path}' has weights only (no optimizer state) and cannot resume a run; "

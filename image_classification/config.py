@@ -32,8 +32,11 @@ def load_config(path: str | Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any
     except Exception as e:  # a syntax or name error inside the user's config
         raise InputError(f"config file '{path}' could not be executed: {type(e).__name__}: {e}") from e
     bases = ns.get("_base_", [])
+    bases = [bases] if isinstance(bases, str) else bases
+    if not isinstance(bases, (list, tuple)) or not all(isinstance(b, str) for b in bases):
+        raise InputError(f"config file '{path}': _base_ = {bases!r}: expected a path or a list of paths")
     cfg: dict[str, Any] = {}
-    for base in [bases] if isinstance(bases, str) else bases:
+    for base in bases:
         cfg.update(load_config(path.parent / base, (*_seen, path.resolve())))
     cfg.update({k: v for k, v in ns.items()
                 if not k.startswith("_") and not isinstance(v, (types.ModuleType, types.FunctionType, type))})
@@ -47,6 +50,11 @@ def check_config_values(parser: argparse.ArgumentParser, cfg: dict[str, Any], pa
     for key, value in cfg.items():
         action = actions[key]
         if value is None:
+            continue
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction,
+                               argparse.BooleanOptionalAction)):  # a switch
+            if not isinstance(value, bool):
+                raise InputError(f"config file '{path}': {key} = {value!r}: expected True or False")
             continue
         if action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 0):  # a list option
             if not isinstance(value, (list, tuple)) or (isinstance(action.nargs, int) and len(value) != action.nargs):
@@ -73,7 +81,7 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: list[str] | None = 
     args, _ = parser.parse_known_args(argv)
     if getattr(args, "config", None):
         cfg = load_config(args.config)
-        known = {a.dest for a in parser._actions}
+        known = {a.dest for a in parser._actions if not isinstance(a, argparse._HelpAction)}
         unknown = sorted(set(cfg) - known)
         if unknown:
             raise InputError(f"config file '{args.config}': unknown key(s) {', '.join(repr(k) for k in unknown)}; "

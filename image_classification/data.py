@@ -8,8 +8,10 @@ steps), in evaluation it is left out of the metrics, in every pass alike.
 from __future__ import annotations
 
 import math
+import os
 import random
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -77,10 +79,33 @@ def collate_skip_none(batch: list):
     return default_collate(batch) if batch else None
 
 
+def check_same_classes(theirs: Sequence[str], classes: Sequence[str], what: str, folder: str | Path) -> None:
+    """``InputError`` when ``theirs`` (the classes a checkpoint or a label set was made for) differ from the class
+    folders ``classes`` of ``folder`` in names or order: class index i would mean another class.
+    ``what`` starts the message, e.g. "checkpoint 'X' was trained on"."""
+    if list(theirs) != list(classes):
+        differ = sorted(set(theirs) ^ set(classes))[:5] or "their order"
+        raise InputError(f"{what} {len(theirs)} classes that differ from the {len(classes)} class folders of "
+                         f"'{folder}' (e.g. {differ})")
+
+
+def check_no_link_loops(d: Path) -> None:
+    """``InputError`` naming the link when a symbolic link under ``d`` leads to a folder already seen (a link
+    to an ancestor loops: torchvision follows it until the OS refuses, counting the images again each time)."""
+    seen: set[str] = set()
+    for dirpath, _, _ in os.walk(d, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in seen:
+            raise InputError(f"'{dirpath}' is '{real}' again, through a symbolic link: its images would be "
+                             "counted more than once; remove the link")
+        seen.add(real)
+
+
 def check_split_folder(d: Path, split: str = "train") -> list[str]:
-    """The class folders of split folder ``d``; ``InputError`` naming the folder when it has none or one of
-    them holds no image."""
+    """The class folders of split folder ``d``; ``InputError`` naming the folder when it has none, one of
+    them holds no image, or a symbolic link makes images appear twice."""
     d = Path(d)
+    check_no_link_loops(d)
     cls = sorted(p.name for p in d.iterdir() if p.is_dir())
     if not cls:
         raise InputError(f"'{d}' is empty: expected one folder per class holding images "

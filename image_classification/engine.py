@@ -15,7 +15,7 @@ import torch
 from timm.utils import dispatch_clip_grad
 from tqdm import tqdm
 
-from wavemsa.errors import InputError
+from wavemsa.errors import InputError, own_message
 
 from .distributed import all_reduce_sum, all_reduce_tensor
 
@@ -39,10 +39,7 @@ def batches(loader: Iterable):
         except StopIteration:
             return
         except InputError as e:
-            message = str(e)
-            if "Traceback" in message:
-                message = message.rstrip().rsplit("InputError: ", 1)[-1]
-            raise InputError(message) from None
+            raise InputError(own_message(e)) from None
         yield batch
 
 
@@ -75,7 +72,8 @@ def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, e
             loss = criterion(outputs, targets)
         loss_value = loss.item()
         if not math.isfinite(loss_value):
-            raise FloatingPointError(f"loss is {loss_value} at epoch {epoch} step {step}; stopping")
+            raise InputError(f"loss is {loss_value} at epoch {epoch} step {step}: training diverged; lower --lr, "
+                             "raise --warmup-epochs or set --clip-grad (checkpoints already written are kept)")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         if clip_grad is not None:
@@ -126,7 +124,8 @@ def evaluate(model, loader, device: torch.device, amp_dtype, num_classes: int, i
             counts += torch.bincount(targets * num_classes + outputs.argmax(dim=1), minlength=num_classes ** 2)
     loss, c1, c5, n = all_reduce_sum([*sums.tolist(), n], device)
     if n == 0:
-        raise RuntimeError("evaluation saw no readable image")
+        root = getattr(getattr(loader, "dataset", None), "root", "the evaluation set")
+        raise InputError(f"'{root}': no readable image to evaluate on (every one was skipped as unreadable)")
     stats = {"loss": loss / n, "acc1": 100.0 * c1 / n, "acc5": 100.0 * c5 / n, "count": int(n)}
     if counts is not None:
         stats["confusion"] = all_reduce_tensor(counts, device).view(num_classes, num_classes).numpy()

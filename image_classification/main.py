@@ -32,17 +32,25 @@ from timm.utils import ModelEmaV3  # noqa: E402
 
 from image_classification import checkpoint  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
-from image_classification.data import build_datasets, build_loaders, epoch_seed, seed_all  # noqa: E402
+from image_classification.data import (  # noqa: E402
+    build_datasets,
+    build_loaders,
+    check_same_classes,
+    epoch_seed,
+    seed_all,
+)
 from image_classification.distributed import DistInfo, average_bn_statistics, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
 from image_classification.outputs import RunOutputs  # noqa: E402
 from image_classification.report import per_class_report, write_report  # noqa: E402
 from image_classification.token_label import TokenLabelCrossEntropy, TrainForward  # noqa: E402
 from wavemsa.cli import (  # noqa: E402
+    device,
     existing_file,
     fraction,
     non_negative_float,
     non_negative_int,
+    output_dir,
     positive_float,
     positive_int,
     probability,
@@ -50,6 +58,39 @@ from wavemsa.cli import (  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 log = logging.getLogger("image_classification")
+
+SCHEDULERS = ("constant", "cosine", "multistep", "plateau", "poly", "rsqrt", "step", "tanh")  # create_scheduler_v2
+
+
+def optimizer_name(text: str) -> str:
+    """A timm optimizer name (``create_optimizer_v2``: a registered name, optionally ``lookahead_NAME``)."""
+    from timm.optim import list_optimizers
+
+    if text.lower().split("_")[-1] not in list_optimizers():
+        raise argparse.ArgumentTypeError(f"'{text}' is not a timm optimizer (timm.optim.list_optimizers(): "
+                                         "adamw, sgd, lamb, ...)")
+    return text
+
+
+def aa_policy(text: str) -> str:
+    """A timm auto-augment policy string ('' for none), checked by building it as ``create_transform`` does."""
+    if not text:
+        return text
+    from timm.data.auto_augment import augment_and_mix_transform, auto_augment_transform, rand_augment_transform
+
+    build = (rand_augment_transform if text.startswith("rand") else
+             augment_and_mix_transform if text.startswith("augmix") else auto_augment_transform)
+    try:
+        build(text, {"translate_const": 100, "img_mean": (124, 116, 104)})
+    except (AssertionError, ValueError, KeyError, IndexError) as e:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a timm auto-augment policy such as "
+                                         f"'rand-m9-mstd0.5-inc1' or 'original' ({type(e).__name__}: {e})") from None
+    return text
+
+
+def optional_output_dir(text: str) -> str:
+    """``--output_dir``: '' (save nothing) or a folder that is not an existing file."""
+    return str(output_dir(text)) if text else ""
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -74,15 +115,15 @@ def get_parser() -> argparse.ArgumentParser:
     add("--model-ema-decay", type=probability, default=0.99996)
     add("--model-ema-force-cpu", action="store_true", help="keep the EMA copy on the CPU")
     # optimiser
-    add("--opt", default="adamw", help="timm optimizer name")
+    add("--opt", type=optimizer_name, default="adamw", help="timm optimizer name")
     add("--opt-eps", type=positive_float, default=1e-8)
-    add("--opt-betas", type=probability, nargs="+", default=None)
+    add("--opt-betas", type=probability, nargs=2, default=None, metavar=("BETA1", "BETA2"))
     add("--clip-grad", type=positive_float, default=None, help="gradient clipping threshold (none when unset)")
     add("--clip-mode", default="norm", choices=["norm", "value", "agc"])
     add("--momentum", type=probability, default=0.9)
     add("--weight-decay", type=non_negative_float, default=0.05)
     # schedule
-    add("--sched", default="cosine", help="timm scheduler name")
+    add("--sched", default="cosine", choices=SCHEDULERS, help="timm scheduler name")
     add("--lr", type=positive_float, default=5e-4, help="learning rate for a global batch of --lr-base-size")
     add("--lr-base-size", type=non_negative_int, default=512,
         help="the lr is scaled by (batch size x processes) / this; 0 uses --lr as given")
@@ -96,7 +137,7 @@ def get_parser() -> argparse.ArgumentParser:
     add("--sched-on-updates", action="store_true", help="update the lr every step instead of every epoch")
     # augmentation
     add("--color-jitter", type=non_negative_float, default=0.4)
-    add("--aa", default="rand-m9-mstd0.5-inc1", help="timm auto-augment policy ('' for none)")
+    add("--aa", type=aa_policy, default="rand-m9-mstd0.5-inc1", help="timm auto-augment policy ('' for none)")
     add("--smoothing", type=probability, default=0.1, help="label smoothing")
     add("--train-interpolation", default="bicubic",
         choices=["bicubic", "bilinear", "nearest", "lanczos", "box", "hamming", "random"])
@@ -125,8 +166,9 @@ def get_parser() -> argparse.ArgumentParser:
     add("--finetune", default="", help="start from these weights: a checkpoint, a .safetensors file or a "
         "timm model folder (classifier dropped when the classes differ)")
     add("--data-path", default="datasets/imagenet1k", help="folder with train/ and val/ class folders")
-    add("--output_dir", "--output-dir", dest="output_dir", default="", help="where to save (nothing when empty)")
-    add("--device", default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")
+    add("--output_dir", "--output-dir", dest="output_dir", type=optional_output_dir, default="",
+        help="where to save (nothing when empty)")
+    add("--device", type=device, default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")
     add("--amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
         help="torch.amp autocast dtype; auto: fp16 on CUDA, none on the CPU")
     add("--compile", action="store_true", help="run the training step through torch.compile (inductor)")
@@ -271,6 +313,9 @@ def run(args) -> dict:
              num_classes)
 
     eval_ckpt = checkpoint.read_checkpoint(args.resume) if args.eval else None
+    if eval_ckpt is not None and "classes" in eval_ckpt:  # class index i must mean the same class
+        check_same_classes(eval_ckpt["classes"], train_set.classes, f"checkpoint '{args.resume}' was trained on",
+                           args.data_path)
     token_label = args.token_label or (eval_ckpt is not None and "aux_head.weight" in checkpoint.model_state(
         eval_ckpt, args.resume))
     model = create_model(args, num_classes, token_label)
@@ -338,7 +383,8 @@ def run(args) -> dict:
     start_epoch, max_accuracy = 0, 0.0
     if args.resume:
         start_epoch, max_accuracy = checkpoint.resume(args.resume, model_without_ddp, args.model, optimizer,
-                                                      lr_scheduler, scaler, model_ema)
+                                                      lr_scheduler, scaler, model_ema, train_set.classes,
+                                                      args.data_path)
 
     outputs = RunOutputs(args.output_dir, checkpoint.plain(vars(args)), start_epoch - 1 if args.resume else None) \
         if info.is_main and args.output_dir else None

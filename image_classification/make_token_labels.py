@@ -34,12 +34,25 @@ from torch import nn  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
 
 from image_classification.checkpoint import model_state, read_checkpoint  # noqa: E402
-from image_classification.data import SafeImageFolder, check_split_folder, collate_skip_none  # noqa: E402
+from image_classification.data import (  # noqa: E402
+    SafeImageFolder,
+    check_same_classes,
+    check_split_folder,
+    collate_skip_none,
+)
 from image_classification.distributed import all_reduce_sum, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import autocast, progress  # noqa: E402
 from image_classification.label_maps import MAX_CLASSES, META_FILE, label_path, read_meta, write_label_map  # noqa: E402
 from wavemsa.checkpoint import load_weights  # noqa: E402
-from wavemsa.cli import existing_dir, existing_file, fraction, non_negative_int, positive_int  # noqa: E402
+from wavemsa.cli import (  # noqa: E402
+    device,
+    existing_dir,
+    existing_file,
+    fraction,
+    non_negative_int,
+    output_dir,
+    positive_int,
+)
 from wavemsa.errors import InputError, run_main  # noqa: E402
 from wavemsa.waveformer import MIN_INPUT_SIZE  # noqa: E402
 
@@ -50,7 +63,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser("make_token_labels.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("data", type=existing_dir, help="training split folder: DATA/train/<class>/<images>")
-    p.add_argument("out", help="label folder to write (LABELS/<class>/<image>.pt)")
+    p.add_argument("out", type=output_dir, help="label folder to write (LABELS/<class>/<image>.pt)")
     p.add_argument("--teacher", required=True, help="timm model name of the teacher (wavemsa_* included)")
     p.add_argument("--teacher-checkpoint", type=existing_file, default="",
                    help="teacher weights (trainer checkpoint, timm / DeiT checkpoint or bare state dict)")
@@ -63,7 +76,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="resample the dense scores to GRID x GRID cells (default: the teacher's map)")
     p.add_argument("--batch-size", type=positive_int, default=64)
     p.add_argument("--workers", type=non_negative_int, default=4)
-    p.add_argument("--device", default="cuda", help="cuda (falls back to cpu) or cpu")
+    p.add_argument("--device", type=device, default="cuda", help="cuda (falls back to cpu) or cpu")
     p.add_argument("--amp", default="none", choices=["none", "bf16", "fp16"], help="autocast dtype")
     p.add_argument("--overwrite", action="store_true", help="rewrite label files that exist")
     return p
@@ -80,10 +93,9 @@ def build_teacher(args, num_classes: int, classes: list[str]) -> nn.Module:
     if args.teacher_checkpoint:
         ckpt = read_checkpoint(args.teacher_checkpoint)
         state = model_state(ckpt, args.teacher_checkpoint, use_ema=args.use_ema)
-        if "classes" in ckpt and list(ckpt["classes"]) != list(classes):
-            differ = sorted(set(ckpt["classes"]) ^ set(classes))[:5] or "their order"
-            raise InputError(f"teacher '{args.teacher_checkpoint}' was trained on {len(ckpt['classes'])} classes "
-                             f"that differ from the {len(classes)} class folders of '{args.data}' (e.g. {differ})")
+        if "classes" in ckpt:
+            check_same_classes(ckpt["classes"], classes, f"teacher '{args.teacher_checkpoint}' was trained on",
+                               args.data)
         if args.teacher.startswith("wavemsa") and "aux_head.weight" in state:
             kwargs["token_label"] = True
         heads = [k for k in ("head.weight", "head.fc.weight", "fc.weight", "classifier.weight") if k in state]

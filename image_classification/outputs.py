@@ -11,6 +11,24 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from wavemsa.errors import InputError  # noqa: E402
+
+
+def read_log(path: Path) -> list[dict]:
+    """The JSON records of a ``log.txt``; ``InputError`` naming the file and line for one that is not."""
+    records = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if not isinstance(record, dict):
+                raise InputError(f"'{path}' line {n} is not a JSON record of this trainer; move the file away or "
+                                 "use another --output_dir")
+            records.append(record)
+    return records
+
 
 class RunOutputs:
     """Writes the per-epoch records; construct it on rank 0 only."""
@@ -24,9 +42,8 @@ class RunOutputs:
         self.log_path = self.dir / "log.txt"
         if resume_epoch is not None and self.log_path.exists():
             # keep the epochs the checkpoint covers, drop lines of epochs that ran after it
-            kept = [ln for ln in self.log_path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("epoch", -1) <= resume_epoch]
-            self.log_path.write_text("".join(ln + "\n" for ln in kept))
+            kept = [r for r in read_log(self.log_path) if r.get("epoch", -1) <= resume_epoch]
+            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         elif resume_epoch is None and self.log_path.exists():
             self.log_path.unlink()
         self.tb = SummaryWriter(log_dir=str(self.dir / "tensorboard"), purge_step=(
@@ -35,7 +52,7 @@ class RunOutputs:
     def records(self) -> list[dict]:
         if not self.log_path.exists():
             return []
-        return [json.loads(ln) for ln in self.log_path.read_text().splitlines() if ln.strip()]
+        return read_log(self.log_path)
 
     def write_epoch(self, stats: dict) -> None:
         """Append ``stats`` to log.txt, add its numbers to TensorBoard and redraw the curves."""

@@ -22,7 +22,7 @@ from torchvision.transforms import functional as TF
 from wavemsa.errors import InputError
 from wavemsa.token_label import box_fraction
 
-from .data import SafeImageFolder, build_transform
+from .data import SafeImageFolder, build_transform, check_same_classes
 from .label_maps import Crop, label_path, read_label_map, read_meta, token_targets
 
 PRELOAD_BYTES = 256 * 2**20  # label maps of a dataset whose files take at most this are read once, up front
@@ -67,10 +67,8 @@ class TokenLabelFolder(SafeImageFolder):
         self.cache: list | None = None
         meta = read_meta(self.label_root) or {}
         self.crop_pct = float(meta.get("crop_pct", 1.0))  # the published NFNet-F6 maps: 1.0
-        if "classes" in meta and list(meta["classes"]) != list(self.classes):
-            differ = sorted(set(meta["classes"]) ^ set(self.classes))[:5] or "their order"
-            raise InputError(f"label maps '{self.label_root}' were made for {len(meta['classes'])} classes that "
-                             f"differ from the {len(self.classes)} class folders of '{root}' (e.g. {differ})")
+        if "classes" in meta:
+            check_same_classes(meta["classes"], self.classes, f"label maps '{self.label_root}' were made for", root)
 
     def label_file(self, index: int):
         return label_path(self.label_root, self.samples[index][0], self.root)

@@ -290,7 +290,9 @@ def test_evaluation_figures_equal_timms_accuracy_and_a_direct_confusion_matrix()
     (["--lr", "0"], "--lr"), (["--crop-pct", "1.5"], "--crop-pct"), (["--smoothing", "2"], "--smoothing"),
     (["--num_workers", "-1"], "--num_workers"), (["--drop-path", "-0.1"], "--drop-path"),
     (["--scale", "0.5", "2"], "--scale"), (["--token-label-size", "0"], "--token-label-size"),
-    (["--config", "no_such_config.py"], "--config")])
+    (["--config", "no_such_config.py"], "--config"), (["--opt", "adamx"], "--opt"), (["--sched", "foo"], "--sched"),
+    (["--aa", "bogus"], "--aa"), (["--device", "tpu"], "--device"), (["--opt-betas", "0.9"], "--opt-betas"),
+    (["--output_dir", str(ROOT / "README.md")], "--output_dir")])
 def test_bad_option_values_are_refused_when_parsed(argv, option, capsys):
     with pytest.raises(SystemExit) as exit_info:
         parse(argv)
@@ -306,6 +308,16 @@ def test_bad_config_values_and_cross_option_problems_are_named(tiny_data, tmp_pa
     cfg.write_text("train_interpolation = 'cubic'\n")
     with pytest.raises(InputError, match="train_interpolation = 'cubic': expected one of"):
         parse(["--config", str(cfg)])
+    for text, message in [("model_ema = 'no'\n", "model_ema = 'no': expected True or False"),  # was: EMA on
+                          ("eval = 'false'\n", "eval = 'false': expected True or False"),
+                          ("_base_ = 5\n", "_base_ = 5: expected a path or a list of paths"),
+                          ("help = 3\n", r"unknown key\(s\) 'help'")]:
+        cfg.write_text(text)
+        with pytest.raises(InputError, match=message):
+            parse(["--config", str(cfg)])
+    cfg.write_text("model_ema = True\nopt_betas = (0.9, 0.95)\naa = 'original'\n")
+    args = parse(["--config", str(cfg)])
+    assert args.model_ema is True and list(args.opt_betas) == [0.9, 0.95] and args.aa == "original"
     base = ["--model", "wavemsa_t", "--data-path", str(tiny_data), "--device", "cpu", "--num_workers", "0"]
     for extra, message in [(["--input-size", "16"], "--input-size 16 is below 32"),
                            (["--scale", "0.9", "0.5"], "--scale 0.9 0.5: the minimum is above the maximum"),
@@ -314,6 +326,44 @@ def test_bad_config_values_and_cross_option_problems_are_named(tiny_data, tmp_pa
         assert run_main(ic_main.main, base + extra, prog="main.py") == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err
+
+
+def test_inputs_that_used_to_give_a_silently_wrong_number_are_named(tiny_data, tmp_path, capsys):
+    """--eval / --resume against class folders of other names (same count: the indices would mean other
+    classes), a symbolic link back up the tree (the images were counted 41 times), a val split with no
+    readable image and a log.txt that is not the trainer's: each a one-line error naming it."""
+    import shutil
+
+    from image_classification.engine import evaluate
+    from image_classification.outputs import read_log
+
+    data = tmp_path / "renamed"
+    shutil.copytree(tiny_data, data)
+    for split in ("train", "val"):
+        for c in sorted((data / split).iterdir()):
+            c.rename(c.with_name(f"c{c.name}"))
+    ckpt = tmp_path / "ckpt.pth"
+    save_atomic({"model": timm.create_model("wavemsa_t", num_classes=10).state_dict(),
+                 "classes": [str(c) for c in range(10)], "args": {"model": "wavemsa_t"}}, ckpt)
+    base = ["--model", "wavemsa_t", "--input-size", "32", "--device", "cpu", "--num_workers", "0", "--batch-size", "4"]
+    for extra in (["--eval"], []):
+        assert run_main(ic_main.main, [*base, "--data-path", str(data), "--resume", str(ckpt), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"checkpoint '{ckpt}' was trained on 10 classes that differ from the 10 class folders" in err, err
+
+    looped = tmp_path / "looped"
+    shutil.copytree(tiny_data, looped)
+    (looped / "train" / "3" / "loop").symlink_to(looped / "train")
+    assert run_main(ic_main.main, [*base, "--data-path", str(looped)]) == 2
+    err = capsys.readouterr().err
+    assert "through a symbolic link: its images would be counted more than once" in err and "Traceback" not in err
+
+    with pytest.raises(InputError, match="no readable image to evaluate on"):
+        evaluate(torch.nn.Linear(2, 2), [None], torch.device("cpu"), None, 2, False)
+    log = tmp_path / "log.txt"
+    log.write_text('{"epoch": 0}\nnot json\n')
+    with pytest.raises(InputError, match=r"log\.txt' line 2 is not a JSON record of this trainer"):
+        read_log(log)
 
 
 def test_class_folder_without_images_is_named_with_its_split(tiny_data, tmp_path, capsys):

@@ -190,6 +190,52 @@ def test_classes_missing_from_annotation_file_are_named(coco_digits, tmp_path):
         _train(_demo_args(root, tmp_path))
 
 
+def _set(path: str, value):
+    """An edit that sets coco[a][i][b]... = value for path 'a.i.b' (a missing last key: delete with value=KeyError)."""
+    def edit(coco):
+        *head, last = [int(k) if k.isdigit() else k for k in path.split(".")]
+        target = coco
+        for k in head:
+            target = target[k]
+        if value is KeyError:
+            del target[last]
+        else:
+            target[last] = value
+    return edit
+
+
+def _duplicate_first_image_id(coco):
+    coco["images"][1]["id"] = coco["images"][0]["id"]  # its annotations now point at another file
+
+
+@pytest.mark.parametrize("edit, message", [
+    (_set("categories.0.id", KeyError), r"categories\[0\] has no 'id'"),
+    (_set("images.0.file_name", KeyError), r"images\[0\] has no 'file_name'"),
+    (_duplicate_first_image_id, "image id .* is listed twice in 'images'"),  # was: a silently lower mAP
+    (_set("images.0.width", 0), "has width 0, height"),  # was: pycocotools hung in evaluation
+    (_set("annotations.0", 5), r"annotations\[0\] is 5, not an object"),
+    (_set("annotations.1.id", 1), "annotation id 1 is listed twice"),
+    (_set("annotations.0.bbox", [1.0, 2.0, float("nan"), 3.0]), r"has bbox \[1.0, 2.0, nan, 3.0\]"),  # mAP went up
+    (_set("annotations.0.area", "big"), "has area 'big'; expected a number"),
+    (_set("annotations.0.segmentation", [[1, 2, 3, 4]]), "with at least 3 points"),
+    (_set("images", []), "'images' is empty"),
+], ids=["category-id", "file-name", "duplicate-image", "zero-width", "not-object", "duplicate-annotation", "nan-box",
+        "area", "polygon", "no-images"])
+def test_malformed_coco_entries_are_named(coco_digits, tmp_path, edit, message):
+    root = _broken_copy(coco_digits, tmp_path / "d", edit)
+    with pytest.raises(InputError, match=r"instances_train\.json: (.* )?" + message):
+        wavemsa_det.check_coco_annotations(str(root / "annotations" / "instances_train.json"), str(root / "train"))
+
+
+def test_an_evaluation_set_with_nothing_to_score_is_refused(coco_digits, tmp_path):
+    """every COCO metric would be -1 (was reported as a result, exit 0)"""
+    root = _broken_copy(coco_digits, tmp_path / "d", _set("annotations", []))
+    ann = str(root / "annotations" / "instances_train.json")
+    assert wavemsa_det.check_coco_annotations(ann)["annotations"] == 0  # training on negatives alone is allowed
+    with pytest.raises(InputError, match="no annotation to evaluate against"):
+        wavemsa_det.check_coco_annotations(ann, evaluated=True)
+
+
 def test_annotations_mmdet_drops_are_counted_once(coco_digits, tmp_path):
     def degenerate(coco):
         anns = coco["annotations"]

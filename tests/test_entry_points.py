@@ -50,6 +50,19 @@ CASES = [
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--num-images", "0"], "benchmark.py", "--num-images"),
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--cfg-options", "model.bakbone.arch=s"], "benchmark.py",
      "model.bakbone"),
+    # found by trying bad input as a new user (each was a traceback)
+    ("image_classification/main.py", ["--opt", "adamx"], "main.py", "--opt"),
+    ("tools/benchmark.py", ["--device", "tpu"], "benchmark.py", "--device"),
+    ("tools/export.py", ["wavemsa_t", "--out", "README.md"], "export.py", "--out"),
+    ("object_detection/tools/get_flops.py", [DET_CFG, "--cfg-options", "model.backbone.arc=s"], "get_flops.py",
+     "model.backbone: got an unexpected keyword argument 'arc'"),
+    ("semantic_segmentation/tools/get_flops.py", [SEG_CFG, "--shape", "16"], "get_flops.py", "--shape"),
+    ("object_detection/tools/test.py", [DET_CFG, "README.md", "--work-dir", "README.md"], "test.py", "--work-dir"),
+    ("semantic_segmentation/tools/test.py", [SEG_CFG, "README.md", "--metrics-json", "tests"], "test.py",
+     "--metrics-json"),
+    ("semantic_segmentation/tools/convert_checkpoint.py", ["README.md", "tests"], "convert_checkpoint.py", "tests"),
+    ("semantic_segmentation/tools/get_flops.py", [SEG_CFG, "--cfg-options", "train_cfg.max_iters"], "get_flops.py",
+     "expected KEY=VALUE"),
 ]
 
 
@@ -63,6 +76,16 @@ def test_known_problem_is_one_line_naming_it_with_exit_status_2(script: str, arg
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
     assert lines and lines[-1].startswith(f"{prog}: error: ") and names in lines[-1], lines[-3:]
+
+
+def test_a_loader_workers_error_is_its_own_message_without_the_workers_traceback():
+    from wavemsa.errors import InputError, own_message
+
+    worker = ("Caught BadSegmentationData in DataLoader worker process 0.\nOriginal Traceback (most recent call "
+              "last):\n  File \"data.py\", line 3, in transform\n    raise BadSegmentationData(msg)\n"
+              "wavemsa_seg.data.BadSegmentationData: label map a.png holds ids [200] beyond the 11 classes\n")
+    assert own_message(InputError(worker)) == "label map a.png holds ids [200] beyond the 11 classes"
+    assert own_message(InputError("config: key: value")) == "config: key: value"
 
 
 def test_long_lists_in_messages_are_cut_with_a_count():

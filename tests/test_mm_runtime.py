@@ -50,6 +50,24 @@ def test_cfg_options_must_extend_existing_keys(tmp_path):
         _config(SEG_DEMO, "--cfg-options", "model.bakbone.arch=s")
     with pytest.raises(InputError, match=r"'model\.backbone\.init_cfg' is None in the config"):
         _config(DET_DEMO, "--cfg-options", "model.backbone.init_cfg.use_ema=True")
+    # the backbone's settings after the options (these were a TypeError / ValueError inside the registry)
+    with pytest.raises(InputError, match=r"model\.backbone: got an unexpected keyword argument 'arc'"):
+        _config(DET_DEMO, "--cfg-options", "model.backbone.arc=s")
+    with pytest.raises(InputError, match=r"model\.backbone\.arch='x': not one of t, s, b, l"):
+        _config(SEG_DEMO, "--cfg-options", "model.backbone.arch=x")
+    with pytest.raises(InputError, match=r"model\.backbone\.wave_stages=5: must be in \[0, 4\]"):
+        _config(SEG_DEMO, "--cfg-options", "model.backbone.wave_stages=5")
+
+
+def test_prediction_outputs_are_checked_before_inference():
+    from wavemsa.mm.task import get_task
+
+    cfg = _config(DET_DEMO)
+    with pytest.raises(InputError, match=r"--out preds\.json: detection predictions are saved as one \.pkl"):
+        get_task("detection").set_out(cfg, "preds.json")  # was mmengine's ValueError after loading everything
+    seg = _config(SEG_DEMO)
+    with pytest.raises(InputError, match=r"--out .*README\.md: a file; segmentation predictions are saved into"):
+        get_task("segmentation").set_out(seg, str(ROOT / "README.md"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the fall-backs apply to machines without CUDA")

@@ -37,6 +37,20 @@ def _mmengine_checkpoint(path: Path, name: str) -> Path:
     return path
 
 
+def test_an_mmengine_checkpoint_given_as_backbone_weights_is_named_as_such(tmp_path):
+    """convert_checkpoint on a detection training checkpoint: without the plug-ins' allow-list (the tool does
+    not import them) it is refused, and the message says what the file is (it used to say 'not a readable
+    PyTorch checkpoint' with torch's terminal colour codes). A subprocess, as a user runs it: the plug-ins
+    imported by other tests extend this process's allow-list."""
+    path = _mmengine_checkpoint(tmp_path / "epoch_1.pth", "named")
+    proc = subprocess.run([sys.executable, "object_detection/tools/convert_checkpoint.py", str(path),
+                           str(tmp_path / "out.pth")], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert "epoch_1.pth: an mmengine (detection / segmentation) training checkpoint" in proc.stderr
+    assert "\x1b" not in proc.stderr
+
+
 def test_mmengine_checkpoint_loads_weights_only(tmp_path):
     path = _mmengine_checkpoint(tmp_path / "iter_7.pth", "test_mmengine_checkpoint_saved")
     with mmengine_safe_globals():

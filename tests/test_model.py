@@ -112,8 +112,15 @@ def test_bad_inputs_raise_value_error():
         model(torch.randn(1, 1, 64, 64))
     with pytest.raises(ValueError, match=">= 32"):
         model(torch.randn(1, 3, 16, 64))
+    with pytest.raises(ValueError, match="floating-point image batch .* got torch.uint8"):
+        model(torch.zeros(1, 3, 32, 32, dtype=torch.uint8))  # was: "expected scalar type Byte but found Float"
     gray = timm.create_model("wavemsa_t", in_chans=1)
     assert gray(torch.randn(1, 1, 32, 32)).shape == (1, 1000)
+    for kwargs, message in [({"drop_path_rate": 2.0}, r"drop_path_rate must be in \[0, 1\)"),
+                            ({"drop_rate": -0.1}, r"drop_rate must be in \[0, 1\)"),
+                            ({"num_classes": -1}, "num_classes must be >= 0")]:
+        with pytest.raises(ValueError, match=message):  # were built silently
+            timm.create_model("wavemsa_t", **kwargs)
 
 
 def test_frequency_finer_formula():

@@ -261,6 +261,22 @@ def test_rgb_label_map_is_refused_before_training(ade_copy: Path, tmp_path: Path
     assert not list((tmp_path / "work").glob("iter_*.pth"))
 
 
+def test_sixteen_bit_and_unreadable_label_maps_are_refused_before_training(ade_copy: Path):
+    """A 16-bit label PNG with ids above 255 was cast to 8 bits by mmseg (257 read as class 1, mIoU unchanged);
+    a label file that is not an image was a PIL traceback. 16-bit maps with ids <= 255 stay accepted."""
+    ann = ade_copy / "annotations" / "training" / "ADE_train_00000005.png"
+    seg = np.asarray(Image.open(ann)).astype(np.uint16)
+    Image.fromarray(seg).save(ann)  # 16-bit grey, same ids
+    assert Image.open(ann).mode.startswith("I") and len(_dataset(ade_copy)) > 0
+    seg[0, 0] = 257
+    Image.fromarray(seg).save(ann)
+    with pytest.raises(InputError, match=r"ADE_train_00000005\.png \(I;16\) holds ids up to 257"):
+        _dataset(ade_copy)
+    ann.write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"label map .*ADE_train_00000005\.png is not a readable image"):
+        _dataset(ade_copy)
+
+
 def test_set_built_with_another_labelling_is_refused(ade_copy: Path):
     build = ade_copy / "build.json"
     args = json.loads(build.read_text())

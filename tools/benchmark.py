@@ -62,7 +62,7 @@ from benchmarking.runners import (  # noqa: E402
     measure_interleaved,
 )
 
-from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.cli import device_or_auto, non_negative_int, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 _proc_status_mb = proc_status_mb  # the name the tests and older notes use
@@ -231,7 +231,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dtype", nargs="+", choices=sorted(DTYPES), default=None,
                    help="precision(s): float32, or bfloat16/float16 under autocast (default: float32 on the CPU, "
                         "float16 on CUDA); several give rows for each")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda, cuda:1 ...")
+    p.add_argument("--device", type=device_or_auto, default="auto",
+                   help="auto (cuda when present), cpu, cuda, cuda:1 ...")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                    help="reduced precision under autocast over float32 weights (default); --no-amp stores the "
                         "weights and inputs in that dtype")

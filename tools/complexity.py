@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
         wvit = "{:.2f} / {:.2f}".format(*WAVE_VIT[v]) if v in WAVE_VIT else "-"
         print(f"| WaveFormer-{v.upper()} | {p:.2f} | {f:.2f} | {p_aux:.2f} | {p3:.2f} / {f3:.2f} | {paper} | {wvit} |")
     if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)
 

@@ -33,7 +33,7 @@ from benchmarking.models import parse_size  # noqa: E402
 from benchmarking.report import write_text_atomic  # noqa: E402
 from benchmarking.runners import DTYPES, Precision  # noqa: E402
 
-from wavemsa.cli import positive_int  # noqa: E402
+from wavemsa.cli import device_or_auto, positive_int  # noqa: E402
 from wavemsa.errors import run_main  # noqa: E402
 from wavemsa.waveformer import ARCH_SETTINGS  # noqa: E402
 
@@ -42,7 +42,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="equivalence.py", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", choices=sorted(ARCH_SETTINGS), default="s", help="WaveFormer variant")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda ...")
+    p.add_argument("--device", type=device_or_auto, default="auto", help="auto (cuda when present), cpu, cuda ...")
     p.add_argument("--batch-size", type=positive_int, default=8)
     p.add_argument("--img-size", type=parse_size, default=(224, 224), help="N or HxW")
     p.add_argument("--num-classes", type=positive_int, default=1000)

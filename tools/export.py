@@ -39,7 +39,7 @@ import timm  # noqa: E402
 
 from wavemsa.backbone import WaveFormerBackbone  # noqa: E402
 from wavemsa.checkpoint import SAFETENSORS_NAME, load_state_dict, load_weights  # noqa: E402
-from wavemsa.cli import existing_file, positive_float, positive_int  # noqa: E402
+from wavemsa.cli import existing_file, output_dir, positive_float, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 from wavemsa.records import write_record  # noqa: E402
 from wavemsa.waveformer import ARCH_SETTINGS, MIN_INPUT_SIZE, WaveFormer  # noqa: E402
@@ -55,7 +55,9 @@ def image_size(text: str) -> tuple[int, int]:
     except (ValueError, IndexError):
         raise argparse.ArgumentTypeError(f"expected HxW such as 224x224, got {text!r}") from None
     if len(parts) > 2 or min(h, w) <= MIN_INPUT_SIZE:
-        raise argparse.ArgumentTypeError(f"expected HxW with H, W > {MIN_INPUT_SIZE}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected HxW with H, W > {MIN_INPUT_SIZE} (the torch.export program "
+                                         f"leaves out the one-token map of {MIN_INPUT_SIZE}x{MIN_INPUT_SIZE}), "
+                                         f"got {text!r}")
     return h, w
 
 
@@ -65,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=existing_file, help="weights to export (trainer checkpoint, state dict or "
                    ".safetensors); random weights if omitted")
     p.add_argument("--num-classes", type=positive_int, default=1000)
-    p.add_argument("--out", type=Path, default=Path("output/export"), help="folder for the exported files")
+    p.add_argument("--out", type=output_dir, default=Path("output/export"), help="folder for the exported files")
     p.add_argument("--sizes", type=image_size, nargs="+", default=list(DEFAULT_SIZES), metavar="HxW",
                    help="input sizes checked from each exported file (default: 224x224 256x320 225x193)")
     p.add_argument("--batch-size", type=positive_int, default=1)

@@ -41,7 +41,7 @@ from benchmarking.profiling import markdown, plot, profile_runner  # noqa: E402
 from benchmarking.report import write_text_atomic  # noqa: E402
 from benchmarking.runners import DTYPES, MODES, RUNNERS, Precision, make_inputs  # noqa: E402
 
-from wavemsa.cli import non_negative_int, positive_int  # noqa: E402
+from wavemsa.cli import device_or_auto, non_negative_int, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
 
@@ -90,7 +90,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="float32, or bfloat16/float16 under autocast (default: float32 on the CPU, float16 on CUDA)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=True,
                    help="autocast for a reduced --dtype (default); --no-amp stores weights and inputs in it")
-    p.add_argument("--device", default="auto", help="auto (cuda when present), cpu, cuda ...")
+    p.add_argument("--device", type=device_or_auto, default="auto", help="auto (cuda when present), cpu, cuda ...")
     p.add_argument("--cudnn-benchmark", action="store_true", help="torch.backends.cudnn.benchmark = True")
     p.add_argument("--num-classes", type=positive_int, default=1000)
     p.add_argument("--warmup", type=non_negative_int, default=1, help="steps before timing")

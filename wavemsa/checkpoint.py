@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 from collections.abc import Iterable, Mapping
 
 import torch
@@ -50,6 +51,12 @@ def _load_safetensors(path: str) -> dict[str, torch.Tensor]:
         raise ValueError(f"{path}: not a readable safetensors file ({type(err).__name__}: {err})") from err
 
 
+def _first_line(err: BaseException) -> str:
+    """The first line of an exception's message without terminal colour codes (torch's weights_only errors)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err))
+    return text.splitlines()[0] if text else ""
+
+
 def read_checkpoint(path: str | os.PathLike) -> Mapping:
     """The whole object saved in a PyTorch checkpoint file, read with ``weights_only=True`` (a checkpoint that
     needs arbitrary pickled objects is refused); it must be a dict. Errors name the file."""
@@ -58,9 +65,15 @@ def read_checkpoint(path: str | os.PathLike) -> Mapping:
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError) as err:
+    except pickle.UnpicklingError as err:
+        if "weights_only" in str(err) and "mmengine" in str(err):
+            raise ValueError(f"{path}: an mmengine (detection / segmentation) training checkpoint, not a "
+                             "classification or backbone checkpoint; use it with that task's tools/test.py") from err
+        raise ValueError(f"{path}: not a readable PyTorch checkpoint (UnpicklingError: "
+                         f"{_first_line(err)})") from err
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise ValueError(f"{path}: not a readable PyTorch checkpoint ({type(err).__name__}: "
-                         f"{str(err).splitlines()[0] if str(err) else ''})") from err
+                         f"{_first_line(err)})") from err
     if not isinstance(ckpt, Mapping):
         raise ValueError(f"{path}: expected a dict of tensors, found {type(ckpt).__name__}")
     return ckpt

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .errors import InputError
 
-__all__ = ["check_replaceable", "device", "existing_dir", "existing_file", "output_dir", "fraction",
-           "non_negative_float", "non_negative_int", "positive_float", "positive_int", "probability"]
+__all__ = ["check_replaceable", "device", "device_or_auto", "existing_dir", "existing_file", "fraction", "image_side",
+           "non_negative_float", "non_negative_int", "output_dir", "output_file", "output_folder", "positive_float",
+           "positive_int", "probability"]
 
 
 def _number(text: str, kind: type) -> int | float:
@@ -94,17 +95,47 @@ def output_dir(text: str) -> Path:
     return Path(text)
 
 
-def device(text: str) -> str:
-    """A torch device string of type cpu or cuda (``cpu``, ``cuda``, ``cuda:1``)."""
-    import torch
+def output_folder(text: str) -> str:
+    """:func:`output_dir` as a string (for values that go into configs)."""
+    output_dir(text)
+    return text
 
+
+def output_file(text: str) -> str:
+    """A file to write: absent (created later) or a file, never an existing folder."""
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"'{text}' is a folder, not a file")
+    return text
+
+
+def image_side(text: str) -> int:
+    """An image side in pixels, at least the WaveFormer's total stride (32)."""
+    from .waveformer import MIN_INPUT_SIZE
+
+    value = positive_int(text)
+    if value < MIN_INPUT_SIZE:
+        raise argparse.ArgumentTypeError(f"must be >= {MIN_INPUT_SIZE} (the WaveFormer's total stride), got {value}")
+    return value
+
+
+def _cpu_or_cuda(text: str, expected: str) -> str:
     try:
-        kind = torch.device(text).type
+        kind = __import__("torch").device(text).type
     except RuntimeError:
         kind = None
     if kind not in ("cpu", "cuda"):
-        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got '{text}'")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got '{text}'")
     return text
+
+
+def device(text: str) -> str:
+    """A torch device string of type cpu or cuda (``cpu``, ``cuda``, ``cuda:1``)."""
+    return _cpu_or_cuda(text, "cpu, cuda or cuda:N")
+
+
+def device_or_auto(text: str) -> str:
+    """:func:`device`, or ``auto`` (cuda when present)."""
+    return text if text == "auto" else _cpu_or_cuda(text, "auto, cpu, cuda or cuda:N")
 
 
 def check_replaceable(folder: Path, marker: str, option: str = "--out") -> None:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["InputError", "first_few", "run_main"]
+__all__ = ["InputError", "first_few", "own_message", "run_main"]
 
 
 class InputError(ValueError):
@@ -36,6 +36,17 @@ def first_few(items: Iterable[Any], limit: int = 5, sort: bool = False) -> str:
     return ", ".join(items[:limit]) + more
 
 
+def own_message(err: BaseException) -> str:
+    """The message of ``err`` without a worker's traceback: a DataLoader worker's exception comes back with the
+    worker's whole traceback in its text, ending in ``ErrorClass: message``; keep that message."""
+    text = str(err)
+    if "Traceback (most recent call last)" in text:
+        last = [line for line in text.strip().splitlines() if line.strip()][-1]
+        name, sep, rest = last.partition(": ")
+        text = rest if sep and name.replace(".", "").isidentifier() else last
+    return text
+
+
 def run_main(main: Callable[..., Any], argv: list[str] | None = None, prog: str | None = None) -> int:
     """Call ``main(argv)``; an :class:`InputError` becomes one ``PROG: error: ...`` line and exit status 2.
 
@@ -47,7 +58,7 @@ def run_main(main: Callable[..., Any], argv: list[str] | None = None, prog: str 
     try:
         main(argv)
     except InputError as err:
-        message = " ".join(str(err).split("\n")) if str(err) else type(err).__name__
+        message = " ".join(own_message(err).split("\n")) if str(err) else type(err).__name__
         rank = os.environ.get("RANK")
         prefix = f"[rank {rank}] " if rank not in (None, "0") else ""
         print(f"{prefix}{prog}: error: {message}", file=sys.stderr, flush=True)

@@ -67,6 +67,9 @@ def check_image_batch(x: torch.Tensor, in_chans: int, min_size: int = MIN_INPUT_
     if min(x.shape[2], x.shape[3]) < min_size:
         raise ValueError(f"WaveFormer needs H and W >= {min_size} (its total stride), "
                          f"got {list(x.shape[2:])}")
+    if not x.is_floating_point():
+        raise ValueError(f"WaveFormer expects a floating-point image batch (normalised, as timm's transforms give), "
+                         f"got {x.dtype}")
     return x
 
 
@@ -245,6 +248,11 @@ class WaveFormer(nn.Module):
             raise ValueError(f"wave_stages must be in [0, {len(depths)}], got {wave_stages}")
         if global_pool not in ("token", "avg", ""):
             raise ValueError(f"global_pool must be 'token' (class attention), 'avg' or '', got {global_pool!r}")
+        if num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0 (0: no classifier), got {num_classes}")
+        for name, rate in (("drop_path_rate", drop_path_rate), ("drop_rate", drop_rate)):
+            if not 0 <= rate < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.global_pool = global_pool

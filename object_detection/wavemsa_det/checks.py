@@ -10,6 +10,7 @@ counted in one warning per file (ids and why).
 from __future__ import annotations
 
 import json
+import math
 import os
 import warnings
 from collections.abc import Mapping, Sequence
@@ -46,20 +47,62 @@ def _load(ann_file: str) -> dict:
     return coco
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _index_by_id(ann_file: str, entries: list, key: str, required: Sequence[str] = ()) -> dict:
+    """``{id: entry}`` of the ``key`` list ('images', 'categories'); an ``InputError`` for an entry that is not an
+    object, lacks ``id`` or a ``required`` field, or repeats an id."""
+    out: dict = {}
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise InputError(f"{ann_file}: {key}[{i}] is {entry!r}, not an object")
+        for field in ("id", *required):
+            if field not in entry:
+                raise InputError(f"{ann_file}: {key}[{i}] has no '{field}'")
+        if entry["id"] in out:
+            raise InputError(f"{ann_file}: {key[:-1]} id {entry['id']!r} is listed twice in '{key}'")
+        out[entry["id"]] = entry
+    return out
+
+
+def _check_polygons(where: str, segm) -> None:
+    """COCO polygons: lists of x, y numbers, at least 3 points each (what pycocotools can rasterise); an RLE
+    (an object) is left to pycocotools."""
+    if isinstance(segm, Mapping) or segm is None:
+        return
+    if not isinstance(segm, list):
+        raise InputError(f"{where} has segmentation {segm!r}; expected polygons [[x1, y1, x2, y2, ...], ...] or RLE")
+    for poly in segm:
+        if not (isinstance(poly, list) and len(poly) >= 6 and len(poly) % 2 == 0 and all(map(_number, poly))):
+            raise InputError(f"{where} has a polygon {str(poly)[:60]}; expected [x1, y1, x2, y2, x3, y3, ...] with "
+                             "at least 3 points")
+
+
 def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: Sequence[str] | None = None,
-                           with_mask: bool = False) -> dict:
+                           with_mask: bool = False, evaluated: bool = False) -> dict:
     """Validate a COCO instances file; return counts and the annotations mmdet will drop.
 
     Returns ``{'images', 'annotations', 'categories': n, 'dropped': {reason: [annotation ids]}}``. Raises
     :class:`InputError` (the message starts with ``ann_file``) for a missing or unreadable file, missing
-    top-level keys, annotations whose ``category_id`` / ``image_id`` the file does not define, malformed boxes,
-    kept annotations without ``area``, configured ``classes`` that are not category names of the file, listed
-    images absent from ``img_dir``, and, with ``with_mask`` (the pipeline loads masks), kept annotations of the
-    configured classes without a ``segmentation``.
+    top-level keys, entries that are not objects or lack their id, ids listed twice, images without a file name
+    or a positive size, annotations whose ``category_id`` / ``image_id`` the file does not define, malformed or
+    non-finite boxes and areas, polygons of fewer than 3 points, kept annotations without ``area``, configured
+    ``classes`` that are not category names of the file, listed images absent from ``img_dir``, with
+    ``with_mask`` (the pipeline loads masks) kept annotations of the configured classes without a
+    ``segmentation``, and with ``evaluated`` (a val/test set) a file with no annotation to score against (every
+    COCO metric would be -1).
     """
     coco = _load(ann_file)
-    cat_ids = {c["id"]: c.get("name") for c in coco["categories"]}
-    images = {im["id"]: im for im in coco["images"]}
+    cat_ids = {i: c.get("name") for i, c in _index_by_id(ann_file, coco["categories"], "categories").items()}
+    images = _index_by_id(ann_file, coco["images"], "images", required=("file_name", "width", "height"))
+    if not images:
+        raise InputError(f"{ann_file}: 'images' is empty")
+    for im in images.values():
+        if not (_number(im["width"]) and _number(im["height"]) and im["width"] >= 1 and im["height"] >= 1):
+            raise InputError(f"{ann_file}: image id {im['id']!r} has width {im['width']!r}, height {im['height']!r}; "
+                             "expected its size in pixels")
     if classes is not None:
         absent = [c for c in classes if c not in set(cat_ids.values())]
         if absent:
@@ -69,8 +112,16 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
     wanted = {i for i, name in cat_ids.items() if classes is None or name in classes}
     dropped: dict[str, list] = {}
     maskless = []
-    for ann in coco["annotations"]:
+    ann_ids: set = set()
+    scored = 0
+    for i, ann in enumerate(coco["annotations"]):
+        if not isinstance(ann, Mapping):
+            raise InputError(f"{ann_file}: annotations[{i}] is {ann!r}, not an object")
         where = f"{ann_file}: annotation id {ann.get('id')} (image_id {ann.get('image_id')})"
+        if "id" in ann:
+            if ann["id"] in ann_ids:
+                raise InputError(f"{ann_file}: annotation id {ann['id']!r} is listed twice in 'annotations'")
+            ann_ids.add(ann["id"])
         if ann.get("category_id") not in cat_ids:
             raise InputError(f"{where} has category_id {ann.get('category_id')!r}, not one of the file's "
                              f"category ids {first_few(sorted(cat_ids), 12)}")
@@ -78,28 +129,32 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
         if image is None:
             raise InputError(f"{where} refers to an image_id that 'images' does not list")
         box = ann.get("bbox")
-        if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)):
-            raise InputError(f"{where} has bbox {box!r}; expected [x, y, width, height]")
+        if not (isinstance(box, list) and len(box) == 4 and all(map(_number, box))):
+            raise InputError(f"{where} has bbox {box!r}; expected [x, y, width, height] (finite numbers)")
+        if "area" in ann and not _number(ann["area"]):
+            raise InputError(f"{where} has area {ann['area']!r}; expected a number")
+        _check_polygons(where, ann.get("segmentation"))
         if ann.get("ignore", False):
             continue
         if "area" not in ann:
             raise InputError(f"{where} has no 'area' (mmdet reads it)")
-        for key in ("width", "height"):
-            if not isinstance(image.get(key), (int, float)):
-                raise InputError(f"{ann_file}: image id {image['id']} has no '{key}'")
         reason = dropped_reason(ann, image)
         if reason:
             dropped.setdefault(reason, []).append(ann.get("id"))
         elif with_mask and ann["category_id"] in wanted and not ann.get("segmentation"):
             maskless.append(ann.get("id"))
+        scored += not reason and not ann.get("iscrowd", 0) and ann["category_id"] in wanted
     if maskless:
         raise InputError(f"{ann_file}: {len(maskless)} annotation(s) have no 'segmentation' "
                          f"(ids {first_few(maskless)}), "
                          "but the config trains or evaluates masks (LoadAnnotations with_mask=True): add masks "
                          "or use a box-only config")
+    if evaluated and not scored:
+        raise InputError(f"{ann_file}: no annotation to evaluate against (of {len(coco['annotations'])}, none is a "
+                         "kept, non-crowd box of the configured classes): every COCO metric would be -1")
     if img_dir is not None:
         missing = [im["file_name"] for im in coco["images"]
-                   if not os.path.isfile(os.path.join(img_dir, im["file_name"]))]
+                   if not os.path.isfile(os.path.join(img_dir, str(im["file_name"])))]
         if missing:
             raise InputError(f"{ann_file}: {len(missing)} listed image(s) not found in {img_dir}: {first_few(missing)}")
     counts = {k: len(coco[k]) for k in ("images", "annotations", "categories")}
@@ -145,10 +200,10 @@ def check_dataset_cfgs(cfg: Mapping, splits: Sequence[str] = ("train", "val", "t
             ann = _join(root, ds["ann_file"])
             img_dir = _join(root, (ds.get("data_prefix") or {}).get("img", ""))
             classes = (ds.get("metainfo") or {}).get("classes", CocoDataset.METAINFO["classes"])
-            key = (ann, img_dir, _loads_masks(ds.get("pipeline")))
+            key = (ann, img_dir, _loads_masks(ds.get("pipeline")), split != "train")
             if key not in seen:
                 seen.add(key)
-                report = check_coco_annotations(ann, img_dir, classes, with_mask=key[2])
+                report = check_coco_annotations(ann, img_dir, classes, with_mask=key[2], evaluated=key[3])
                 if ann not in warned:
                     warned.add(ann)
                     warn_dropped(ann, report)

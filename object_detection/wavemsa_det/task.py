@@ -1,12 +1,14 @@
 """Detection as the shared entry points of :mod:`wavemsa.mm` see it (:class:`wavemsa.mm.task.Task`)."""
 from __future__ import annotations
 
+import os
 import os.path as osp
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from wavemsa.errors import InputError
 from wavemsa.mm.task import Task
 
 from .checks import check_dataset_cfgs
@@ -26,6 +28,8 @@ class DetectionTask(Task):
         cfg.default_hooks.visualization.test_out_dir = osp.abspath(show_dir)
 
     def set_out(self, cfg, out: str) -> None:
+        if not out.endswith((".pkl", ".pickle")) or os.path.isdir(out):
+            raise InputError(f"--out {out}: detection predictions are saved as one .pkl file (mmdet's DumpDetResults)")
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = [*evaluators, dict(type="DumpDetResults", out_file_path=out)]
 

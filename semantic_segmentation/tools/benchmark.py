@@ -15,16 +15,16 @@ import sys
 import time
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 from tqdm import tqdm
 
-from wavemsa.cli import existing_file, non_negative_int, positive_int
+from wavemsa.cli import existing_file, image_side, non_negative_int, output_folder, positive_int
 from wavemsa.errors import run_main
 from wavemsa.mm.checkpoint import check_checkpoint_fits
-from wavemsa.mm.config import default_work_dir, merge_cfg_options
+from wavemsa.mm.config import cfg_options_action, default_work_dir, merge_cfg_options
 from wavemsa.mm.outputs import write_json_atomic
 
 
@@ -35,10 +35,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="weights to load (speed does not depend on them)")
     p.add_argument("--num-images", type=positive_int, default=200, help="timed images (default %(default)s)")
     p.add_argument("--warmup", type=non_negative_int, default=5, help="untimed images first (default %(default)s)")
-    p.add_argument("--random-input", type=positive_int, nargs=2, metavar=("H", "W"),
+    p.add_argument("--random-input", type=image_side, nargs=2, metavar=("H", "W"),
                    help="time random H x W inputs instead of the test set")
-    p.add_argument("--work-dir", help="where fps.json goes (default work_dirs/<config name>)")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config settings")
+    p.add_argument("--work-dir", type=output_folder, help="where fps.json goes (default work_dirs/<config name>)")
+    p.add_argument("--cfg-options", nargs="+", action=cfg_options_action(), help="override config settings")
     return p.parse_args(argv)
 
 
@@ -64,7 +64,7 @@ def _batches(cfg: Config, args: argparse.Namespace, model: torch.nn.Module):
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     cfg = Config.fromfile(args.config)
-    merge_cfg_options(cfg, args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options, args.config)
     init_default_scope(cfg.get("default_scope", "mmseg"))
     from mmseg.registry import MODELS
 

@@ -10,6 +10,7 @@ import shutil
 import torch
 from torch import nn
 
+from wavemsa.errors import InputError
 from wavemsa.mm.task import Task
 
 
@@ -34,6 +35,8 @@ class SegmentationTask(Task):
         shutil.rmtree(osp.join(args.show_dir, "vis_data"), ignore_errors=True)
 
     def set_out(self, cfg, out: str) -> None:
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise InputError(f"--out {out}: a file; segmentation predictions are saved into a folder")
         cfg.test_evaluator.update(output_dir=out, keep_results=True)
 
     def flops_model(self, cfg) -> nn.Module:

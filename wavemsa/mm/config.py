@@ -15,7 +15,7 @@ import argparse
 import os.path as osp
 from collections.abc import Iterator, Mapping
 
-from ..cli import existing_dir, non_negative_int
+from ..cli import existing_dir, non_negative_int, output_folder
 from ..errors import InputError
 
 __all__ = ["add_common_args", "dataset_leaves", "load_config", "set_data_root"]
@@ -23,18 +23,31 @@ __all__ = ["add_common_args", "dataset_leaves", "load_config", "set_data_root"]
 WRAPPERS = ("RepeatDataset", "ClassBalancedDataset", "MultiImageMixDataset")
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """Options shared by ``tools/train.py`` and ``tools/test.py`` of both task folders."""
+def cfg_options_action() -> type[argparse.Action]:
+    """mmengine's ``DictAction`` for ``--cfg-options``, with a ``KEY`` lacking ``=VALUE`` reported by argparse
+    (mmengine's own action fails there with a bare ValueError)."""
     from mmengine.config import DictAction
 
-    parser.add_argument("--work-dir", help="where logs, checkpoints and metrics go "
+    class CfgOptionsAction(DictAction):
+        def __call__(self, parser, namespace, values, option_string=None):
+            bad = [v for v in values if "=" not in v]
+            if bad:
+                parser.error(f"argument {option_string}: expected KEY=VALUE, got {bad[0]!r}")
+            super().__call__(parser, namespace, values, option_string)
+
+    return CfgOptionsAction
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``tools/train.py`` and ``tools/test.py`` of both task folders."""
+    parser.add_argument("--work-dir", type=output_folder, help="where logs, checkpoints and metrics go "
                         "(default: work_dirs/<config name>)")
     parser.add_argument("--data-root", type=existing_dir,
                         help="dataset root; replaces the config's data_root in every dataloader (and the "
                         "evaluators' ann_file)")
     parser.add_argument("--no-data-check", action="store_true",
                         help="skip the up-front checks of annotation files and label maps")
-    parser.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE",
+    parser.add_argument("--cfg-options", nargs="+", action=cfg_options_action(), metavar="KEY=VALUE",
                         help="override config settings, e.g. train_cfg.max_epochs=1 (mmengine style)")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
                         help="job launcher (dist_*.sh: pytorch, slurm_*.sh: slurm)")
@@ -85,11 +98,38 @@ def _check_option_keys(cfg, options: Mapping) -> None:
                 raise InputError(f"--cfg-options {key}: the config has no '{'.'.join(parts[:depth + 1])}'")
 
 
-def merge_cfg_options(cfg, options: Mapping | None) -> None:
-    """Apply ``--cfg-options`` to ``cfg`` after checking that every key extends a path the config has."""
+def merge_cfg_options(cfg, options: Mapping | None, config: str = "config") -> None:
+    """Apply ``--cfg-options`` to ``cfg`` after checking that every key extends a path the config has; then
+    check the resulting backbone settings (:func:`check_backbone_cfg`, messages name ``config``)."""
     if options:
         _check_option_keys(cfg, options)
         cfg.merge_from_dict(options)
+    check_backbone_cfg(cfg, config)
+
+
+def check_backbone_cfg(cfg, config: str) -> None:
+    """``model.backbone`` of type WaveFormer: its keys must be ``WaveFormerBackbone``'s arguments, ``arch`` a
+    known arch and ``wave_stages`` in range (a typo such as ``arc=s`` was a TypeError deep in the registry)."""
+    import inspect
+
+    from ..backbone import WaveFormerBackbone
+    from ..waveformer import ARCH_SETTINGS
+
+    backbone = (cfg.get("model") or {}).get("backbone") or {}
+    if backbone.get("type") not in ("WaveFormer", "WaveFormerBackbone"):
+        return
+    kwargs = {k: v for k, v in backbone.items() if k not in ("type", "_scope_")}
+    try:
+        inspect.signature(WaveFormerBackbone.__init__).bind(None, **kwargs)
+    except TypeError as err:
+        raise InputError(f"{config}: model.backbone: {err} (WaveFormerBackbone takes "
+                         f"{', '.join(list(inspect.signature(WaveFormerBackbone.__init__).parameters)[1:])})") from None
+    arch = kwargs.get("arch", "s")
+    if isinstance(arch, str) and arch.lower() not in ARCH_SETTINGS:
+        raise InputError(f"{config}: model.backbone.arch={arch!r}: not one of {', '.join(ARCH_SETTINGS)}")
+    depths = len(ARCH_SETTINGS[arch.lower()]["depths"]) if isinstance(arch, str) else 4
+    if not 0 <= kwargs.get("wave_stages", 2) <= depths:
+        raise InputError(f"{config}: model.backbone.wave_stages={kwargs['wave_stages']!r}: must be in [0, {depths}]")
 
 
 def default_work_dir(config: str) -> str:
@@ -103,7 +143,7 @@ def load_config(args: argparse.Namespace):
 
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
-    merge_cfg_options(cfg, args.cfg_options)
+    merge_cfg_options(cfg, args.cfg_options, args.config)
     if args.work_dir:
         cfg.work_dir = args.work_dir
     elif cfg.get("work_dir") is None:

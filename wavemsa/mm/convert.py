@@ -20,7 +20,7 @@ import torch
 
 from ..backbone import WaveFormerBackbone
 from ..checkpoint import load_state_dict
-from ..cli import existing_file
+from ..cli import existing_file, output_file
 from ..errors import InputError, run_main
 from ..waveformer import ARCH_SETTINGS
 
@@ -71,7 +71,7 @@ def convert(src: str, dst: str | None = None, use_ema: bool = False, arch: str |
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("src", type=existing_file, help="classification checkpoint")
-    p.add_argument("dst", nargs="?", help="output file (default: pretrained/wavemsa_<arch>_in1k.pth)")
+    p.add_argument("dst", nargs="?", type=output_file, help="output file (default: pretrained/wavemsa_<arch>_in1k.pth)")
     p.add_argument("--ema", action="store_true", help="take the EMA weights ('model_ema') of the checkpoint")
     p.add_argument("--arch", choices=sorted(ARCH_SETTINGS), help="backbone arch (default: found from shapes)")
     a = p.parse_args(argv)

@@ -16,7 +16,7 @@ import os
 import os.path as osp
 from functools import partial
 
-from ..cli import existing_file, positive_float, positive_int
+from ..cli import existing_file, output_file, output_folder, positive_float, positive_int
 from ..errors import InputError, run_main
 from .checkpoint import check_checkpoint_fits, read_weights, unwrap
 from .config import add_common_args, dataset_leaves, load_config
@@ -32,11 +32,12 @@ def parse_args(argv: list[str] | None, task: Task) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=f"Test (and evaluate) a {task.model_word} ({task.scope} config)")
     p.add_argument("config", type=existing_file, help="config file")
     p.add_argument("checkpoint", type=existing_file, help="checkpoint written by tools/train.py")
-    p.add_argument("--metrics-json", help="where the metrics go (default: <work dir>/metrics.json)")
+    p.add_argument("--metrics-json", type=output_file, help="where the metrics go (default: <work dir>/metrics.json)")
     p.add_argument("--out", help="also save the raw predictions: detection a .pkl file, segmentation a folder "
                    "of label-map PNGs")
     p.add_argument("--show", action="store_true", help="show the painted predictions in a window")
-    p.add_argument("--show-dir", help="save the inputs with their predictions painted into this folder")
+    p.add_argument("--show-dir", type=output_folder,
+                   help="save the inputs with their predictions painted into this folder")
     p.add_argument("--show-interval", type=positive_int, help="paint every N-th image (default: the config's)")
     p.add_argument("--wait-time", type=positive_float, default=2.0, help="seconds per image with --show")
     p.add_argument("--tta", action="store_true", help="test-time augmentation (the config's tta_model and "

@@ -16,10 +16,10 @@ from functools import partial
 import torch
 from torch import nn
 
-from ..cli import existing_file, positive_int
+from ..cli import existing_file, image_side, output_file
 from ..complexity import count_params, flop_analysis
 from ..errors import run_main
-from .config import merge_cfg_options
+from .config import cfg_options_action, merge_cfg_options
 from .task import Task, get_task
 
 __all__ = ["complexity", "main", "run"]
@@ -43,7 +43,7 @@ def complexity(task: Task, config: str, height: int, width: int, cfg_options: di
     from mmengine.registry import init_default_scope
 
     cfg = Config.fromfile(config)
-    merge_cfg_options(cfg, cfg_options)
+    merge_cfg_options(cfg, cfg_options, config)
     init_default_scope(cfg.get("default_scope", task.scope))
     cfg.model.backbone.init_cfg = None
     model = task.flops_model(cfg).eval()
@@ -59,14 +59,12 @@ def complexity(task: Task, config: str, height: int, width: int, cfg_options: di
 
 
 def parse_args(argv: list[str] | None, task: Task) -> argparse.Namespace:
-    from mmengine.config import DictAction
-
     p = argparse.ArgumentParser(description=f"Parameters and FLOPs of {task.model_word}s")
     p.add_argument("configs", nargs="+", type=existing_file, metavar="CONFIG")
-    p.add_argument("--shape", type=positive_int, nargs="+", default=list(task.flops_shape), metavar="H [W]",
+    p.add_argument("--shape", type=image_side, nargs="+", default=list(task.flops_shape), metavar="H [W]",
                    help=f"input height and width (default {task.flops_shape[0]} {task.flops_shape[1]})")
-    p.add_argument("--json", help="also write the rows to this JSON file")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, metavar="KEY=VALUE")
+    p.add_argument("--json", type=output_file, help="also write the rows to this JSON file")
+    p.add_argument("--cfg-options", nargs="+", action=cfg_options_action(), metavar="KEY=VALUE")
     args = p.parse_args(argv)
     if len(args.shape) > 2:
         p.error(f"argument --shape: takes H or H W, got {len(args.shape)} numbers")
@@ -85,7 +83,7 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> list[
         row = complexity(task, config, height, width, args.cfg_options)
         rows.append(row)
         print(f"| {row['config']} | {row['input']} | {row['params_M']:.2f} | {row['backbone_params_M']:.2f} "
-              f"| {row['gflops']:.1f} | {row['backbone_gflops']:.1f} |", flush=True)
+              f"| {row['gflops']:.3g} | {row['backbone_gflops']:.3g} |", flush=True)
     if args.json:
         from .outputs import write_json_atomic
 
