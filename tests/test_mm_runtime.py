@@ -44,19 +44,16 @@ def test_cfg_options_must_extend_existing_keys(tmp_path):
     assert cfg.work_dir.endswith("work_dirs/mask_rcnn_wavemsa_t_fpn_digits")
     assert cfg.train_dataloader.dataset.data_root == f"{tmp_path}/"  # --data-root repoints data and evaluators
     assert cfg.val_evaluator.ann_file == f"{tmp_path}/annotations/instances_val.json"
-    with pytest.raises(InputError, match=r"--cfg-options train_cgf\.max_epochs: the config has no 'train_cgf'"):
-        _config(DET_DEMO, "--cfg-options", "train_cgf.max_epochs=1")
-    with pytest.raises(InputError, match=r"the config has no 'model\.bakbone'"):
-        _config(SEG_DEMO, "--cfg-options", "model.bakbone.arch=s")
-    with pytest.raises(InputError, match=r"'model\.backbone\.init_cfg' is None in the config"):
-        _config(DET_DEMO, "--cfg-options", "model.backbone.init_cfg.use_ema=True")
-    # the backbone's settings after the options (these were a TypeError / ValueError inside the registry)
-    with pytest.raises(InputError, match=r"model\.backbone: got an unexpected keyword argument 'arc'"):
-        _config(DET_DEMO, "--cfg-options", "model.backbone.arc=s")
-    with pytest.raises(InputError, match=r"model\.backbone\.arch='x': not one of t, s, b, l"):
-        _config(SEG_DEMO, "--cfg-options", "model.backbone.arch=x")
-    with pytest.raises(InputError, match=r"model\.backbone\.wave_stages=5: must be in \[0, 4\]"):
-        _config(SEG_DEMO, "--cfg-options", "model.backbone.wave_stages=5")
+    for config, option, message in [
+            (DET_DEMO, "train_cgf.max_epochs=1", r"--cfg-options train_cgf\.max_epochs: the config has no 'train_cgf'"),
+            (SEG_DEMO, "model.bakbone.arch=s", r"the config has no 'model\.bakbone'"),
+            (DET_DEMO, "model.backbone.init_cfg.use_ema=True", r"'model\.backbone\.init_cfg' is None in the config"),
+            # the backbone's settings after the options (these were a TypeError / ValueError inside the registry)
+            (DET_DEMO, "model.backbone.arc=s", r"model\.backbone: got an unexpected keyword argument 'arc'"),
+            (SEG_DEMO, "model.backbone.arch=x", r"model\.backbone\.arch='x': not one of t, s, b, l"),
+            (SEG_DEMO, "model.backbone.wave_stages=5", r"model\.backbone\.wave_stages=5: must be in \[0, 4\]")]:
+        with pytest.raises(InputError, match=message):
+            _config(config, "--cfg-options", option)
 
 
 def test_prediction_outputs_are_checked_before_inference():
