@@ -41,7 +41,7 @@ from image_classification.data import (  # noqa: E402
 )
 from image_classification.distributed import DistInfo, average_bn_statistics, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
-from image_classification.outputs import RunOutputs  # noqa: E402
+from image_classification.outputs import RunOutputs, read_log  # noqa: E402
 from image_classification.report import per_class_report, write_report  # noqa: E402
 from image_classification.token_label import TokenLabelCrossEntropy, TrainForward  # noqa: E402
 from wavemsa.cli import (  # noqa: E402
@@ -50,7 +50,7 @@ from wavemsa.cli import (  # noqa: E402
     fraction,
     non_negative_float,
     non_negative_int,
-    output_dir,
+    output_folder,
     positive_float,
     positive_int,
     probability,
@@ -90,7 +90,7 @@ def aa_policy(text: str) -> str:
 
 def optional_output_dir(text: str) -> str:
     """``--output_dir``: '' (save nothing) or a folder that is not an existing file."""
-    return str(output_dir(text)) if text else ""
+    return output_folder(text) if text else ""
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -279,9 +279,8 @@ def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, 
         train_log = Path(args.resume).parent / "log.txt"  # the run's per-epoch figures, when it is ours
         if train_log.is_file():
             try:
-                stats["per_epoch_test_acc1"] = [round(json.loads(ln)["test_acc1"], 4)
-                                                for ln in train_log.read_text().splitlines() if ln.strip()]
-            except (ValueError, KeyError, TypeError) as err:  # a log.txt that is not this trainer's
+                stats["per_epoch_test_acc1"] = [round(r["test_acc1"], 4) for r in read_log(train_log)]
+            except (InputError, KeyError, TypeError) as err:  # a log.txt that is not this trainer's
                 log.warning("%s: no per-epoch figures (%s)", train_log, err)
         json_path, png_path = write_report(report, val_set.classes, out_dir)
         stats.update(macro_f1=report["macro"]["f1"], per_class=str(json_path))

@@ -20,7 +20,7 @@ import timm
 import torch
 
 import wavemsa  # noqa: F401  (registers the models)
-from wavemsa.cli import positive_int
+from wavemsa.cli import output_file, positive_int
 from wavemsa.complexity import count_flops, count_params
 from wavemsa.errors import run_main
 from wavemsa.waveformer import ARCH_SETTINGS, MIN_INPUT_SIZE
@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", type=variants, default="s,b,l")
     parser.add_argument("--size", type=positive_int, default=224, help="image side (>= the total stride, 32)")
-    parser.add_argument("--json", help="write the numbers to this file")
+    parser.add_argument("--json", type=output_file, help="write the numbers to this file")
     args = parser.parse_args(argv)
     if args.size < MIN_INPUT_SIZE:
         parser.error(f"argument --size: the smallest image a WaveFormer takes is {MIN_INPUT_SIZE} (its total "

@@ -119,8 +119,10 @@ def image_side(text: str) -> int:
 
 
 def _cpu_or_cuda(text: str, expected: str) -> str:
+    import torch
+
     try:
-        kind = __import__("torch").device(text).type
+        kind = torch.device(text).type
     except RuntimeError:
         kind = None
     if kind not in ("cpu", "cuda"):

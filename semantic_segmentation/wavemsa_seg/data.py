@@ -57,11 +57,11 @@ class CheckedADE20KDataset(ADE20KDataset):
                 with Image.open(path) as im:  # reads the header only
                     if len(im.getbands()) != 1:
                         multi.append(f"{path} ({im.mode})")
-                    elif im.mode not in ("L", "P", "1") and int(np.asarray(im).max(initial=0)) > 255:
+                    elif im.mode not in ("L", "P", "1") and (top := int(np.asarray(im).max(initial=0))) > 255:
                         # mmseg's LoadAnnotations casts to uint8: 257 would silently become class id 1
                         raise BadSegmentationData(
-                            f"label map {path} ({im.mode}) holds ids up to {int(np.asarray(im).max())}; mmseg reads "
-                            "label maps as 8-bit (ids 0-255): save it as an 8-bit grey 'L' or palette 'P' PNG")
+                            f"label map {path} ({im.mode}) holds ids up to {top}; mmseg reads label maps as 8-bit "
+                            "(ids 0-255): save it as an 8-bit grey 'L' or palette 'P' PNG")
             except BadSegmentationData:
                 raise
             except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for a file that is not an image

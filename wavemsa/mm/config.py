@@ -128,7 +128,8 @@ def check_backbone_cfg(cfg, config: str) -> None:
     if isinstance(arch, str) and arch.lower() not in ARCH_SETTINGS:
         raise InputError(f"{config}: model.backbone.arch={arch!r}: not one of {', '.join(ARCH_SETTINGS)}")
     depths = len(ARCH_SETTINGS[arch.lower()]["depths"]) if isinstance(arch, str) else 4
-    if not 0 <= kwargs.get("wave_stages", 2) <= depths:
+    wave_stages = kwargs.get("wave_stages", 2)
+    if not isinstance(wave_stages, int) or not 0 <= wave_stages <= depths:
         raise InputError(f"{config}: model.backbone.wave_stages={kwargs['wave_stages']!r}: must be in [0, {depths}]")
 
 
