@@ -1,0 +1,74 @@
+"""Atomic file writes: every file the project writes for a user (checkpoints, logs' JSON companions, label maps,
+records, metrics) goes through :func:`atomic_write`, so a crash, a kill or a full disk leaves either the old file
+or the new one, never half of one.
+
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+    write_json(path, {"top1": 97.3})
+    write_text(path, "...")
+
+A write that fails because the disk (or the user's quota, or the process's file-size limit) is full raises
+:class:`~wavemsa.errors.InputError` naming the file and the free space; the previous file is kept.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+
+__all__ = ["atomic_write", "write_json", "write_text"]
+
+# errnos and texts of a write that ran out of room: the disk, a quota, RLIMIT_FSIZE; torch.save's zip writer
+# reports it as a RuntimeError ("[enforce fail at inline_container.cc:...] . unexpected pos ...")
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_FULL_TEXTS = ("unexpected pos", "file write failed", "No space left on device")
+
+
+def _is_full(err: BaseException) -> bool:
+    if isinstance(err, OSError) and err.errno in _FULL_ERRNOS:
+        return True
+    return isinstance(err, RuntimeError) and any(t in str(err) for t in _FULL_TEXTS)
+
+
+def _free_space(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 2**20:.1f} MiB free"
+    except OSError:
+        return "free space unknown"
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+    """Call ``write(tmp)`` with a temporary path in ``path``'s folder, then rename it over ``path``.
+
+    The folder is created when missing. If ``write`` fails the temporary file is removed and ``path`` keeps its
+    previous content; a full disk becomes an :class:`InputError` naming ``path`` and the free space. Returns
+    ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(str(tmp))
+        os.replace(tmp, path)
+    except BaseException as err:
+        tmp.unlink(missing_ok=True)
+        if _is_full(err):
+            kept = "the previous file is kept" if path.exists() else "nothing was written"
+            raise InputError(f"cannot write '{path}': the disk is full or a size limit was reached "
+                             f"({_free_space(path.parent)} in '{path.parent}'); {kept}") from None
+        raise
+    return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
+    """Write ``obj`` as JSON (``default=str`` for paths and the like) to ``path`` atomically."""
+    return write_text(path, json.dumps(obj, indent=indent, default=str) + "\n")
