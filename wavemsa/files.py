@@ -53,6 +53,11 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(str(tmp))
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the data is on disk before the name points to it
+        finally:
+            os.close(fd)
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
