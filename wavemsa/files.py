@@ -24,7 +24,7 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["atomic_write", "replace_folder", "write_json", "write_text"]
+__all__ = ["append_text", "atomic_write", "replace_folder", "write_json", "write_text"]
 
 # errnos and texts of a write that ran out of room: the disk, a quota, RLIMIT_FSIZE; torch.save's zip writer
 # reports it as a RuntimeError ("[enforce fail at inline_container.cc:...] . unexpected pos ...")
@@ -45,22 +45,24 @@ def _free_space(folder: Path) -> str:
         return "free space unknown"
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], Any], sync: bool = True) -> Path:
     """Call ``write(tmp)`` with a temporary path in ``path``'s folder, then rename it over ``path``.
 
     The folder is created when missing. If ``write`` fails the temporary file is removed and ``path`` keeps its
-    previous content; a full disk becomes an :class:`InputError` naming ``path`` and the free space. Returns
-    ``path``."""
+    previous content; a full disk becomes an :class:`InputError` naming ``path`` and the free space. ``sync=False``
+    skips the ``fsync`` before the rename (many small files that a re-run can rebuild: a power loss may then leave
+    one of them empty). Returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(str(tmp))
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the data is on disk before the name points to it
-        finally:
-            os.close(fd)
+        if sync:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)  # the data is on disk before the name points to it
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
     except BaseException as err:
         tmp.unlink(missing_ok=True)
@@ -75,6 +77,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], Any]) -> Path:
 def write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     return atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def append_text(path: str | os.PathLike, text: str) -> Path:
+    """Append ``text`` (UTF-8) to ``path`` (a log: one line at a time); a full disk is an :class:`InputError`
+    naming ``path`` and the free space."""
+    path = Path(path)
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        if _is_full(err):
+            raise InputError(f"cannot write '{path}': the disk is full or a size limit was reached "
+                             f"({_free_space(path.parent)} in '{path.parent}')") from None
+        raise
+    return path
 
 
 def write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2) -> Path:
