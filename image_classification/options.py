@@ -205,7 +205,8 @@ def _same_type(value):
 
 
 def describe_changes(changes: dict[str, tuple]) -> str:
-    """'--input-size 64 (was 32), --lr 0.002 (was 0.001)'."""
+    """'--input-size 64 (was 32), --lr 0.002 (was 0.001)' (and '1 processes (was 2)' for the world size)."""
     def show(v) -> str:
         return " ".join(map(str, v)) if isinstance(v, (list, tuple)) else repr(v) if v in ("", None) else str(v)
-    return ", ".join(f"--{k.replace('_', '-')} {show(new)} (was {show(old)})" for k, (old, new) in changes.items())
+    return ", ".join(f"{new} processes (was {old})" if k == "processes" else
+                     f"--{k.replace('_', '-')} {show(new)} (was {show(old)})" for k, (old, new) in changes.items())
