@@ -324,12 +324,14 @@ def ignore_interruptions(worker_id: int = 0) -> None:
 
 # ---------------------------------------------------------------------------------------------- cost of agreeing
 
-def _agreement_worker(rank: int, world: int, port: int, calls: int, queue) -> None:
+def _agreement_worker(rank: int, world: int, port: int, calls: int, step_model: str, queue) -> None:
     import time
 
+    import torch
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         with Interruption("measurement") as stop:
@@ -339,15 +341,36 @@ def _agreement_worker(rank: int, world: int, port: int, calls: int, queue) -> No
             t0 = time.perf_counter()
             for _ in range(calls):
                 stop.requested()
-            elapsed = time.perf_counter() - t0
+            per_call = (time.perf_counter() - t0) / calls
+        per_step = _ddp_step_seconds(step_model) if step_model else None
         if rank == 0:
-            queue.put(elapsed / calls)
+            queue.put((per_call, per_step))
     finally:
         dist.destroy_process_group()
 
 
-def measure_agreement(processes: int = 2, calls: int = 2000) -> float:
-    """Seconds one :meth:`Interruption.requested` takes with ``processes`` gloo processes on this machine."""
+def _ddp_step_seconds(name: str, batch: int = 8, size: int = 32, steps: int = 10) -> float:
+    """Seconds of one DDP training step (forward, backward, SGD) of timm model ``name`` for comparison."""
+    import time
+
+    import timm
+    import torch
+
+    model = torch.nn.parallel.DistributedDataParallel(timm.create_model(name, num_classes=10))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    x, y = torch.randn(batch, 3, size, size), torch.randint(0, 10, (batch,))
+    for i in range(steps + 2):
+        if i == 2:
+            t0 = time.perf_counter()
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return (time.perf_counter() - t0) / steps
+
+
+def measure_agreement(processes: int = 2, calls: int = 2000, step_model: str = "") -> tuple[float, float | None]:
+    """Seconds one :meth:`Interruption.requested` takes with ``processes`` gloo processes on this machine (one
+    thread each), and one DDP training step of ``step_model`` (batch 8, 32 x 32) when given."""
     import torch.multiprocessing as mp
 
     with socket.socket() as s:
@@ -355,13 +378,14 @@ def measure_agreement(processes: int = 2, calls: int = 2000) -> float:
         port = s.getsockname()[1]
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_agreement_worker, args=(r, processes, port, calls, queue)) for r in range(processes)]
+    procs = [ctx.Process(target=_agreement_worker, args=(r, processes, port, calls, step_model, queue))
+             for r in range(processes)]
     for p in procs:
         p.start()
-    seconds = queue.get(timeout=600)
+    result = queue.get(timeout=1200)
     for p in procs:
         p.join()
-    return seconds
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -372,16 +396,23 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="wavemsa.runs", description="Measure the per-step stop agreement (gloo, CPU)")
     p.add_argument("--processes", type=positive_int, default=2)
     p.add_argument("--calls", type=positive_int, default=2000)
+    p.add_argument("--step-model", default="wavemsa_t",
+                   help="also time a DDP training step of this timm model (batch 8, 32x32) for comparison ('': no)")
     p.add_argument("--record", default="", help="write a run record (wavemsa.records) to this file")
     args = p.parse_args(argv)
-    seconds = measure_agreement(args.processes, args.calls)
-    print(f"Interruption.requested() with {args.processes} gloo processes: {seconds * 1e6:.0f} us per call "
-          f"({args.calls} calls)")
+    per_call, per_step = measure_agreement(args.processes, args.calls, args.step_model)
+    line = (f"Interruption.requested() with {args.processes} gloo processes: {per_call * 1e6:.0f} us per call "
+            f"({args.calls} calls)")
+    metrics = {"processes": args.processes, "calls": args.calls, "microseconds_per_call": round(per_call * 1e6, 1)}
+    if per_step is not None:
+        line += f"; a DDP training step of {args.step_model} (batch 8, 32x32): {per_step * 1e3:.0f} ms"
+        metrics.update(step_model=args.step_model, step_ms=round(per_step * 1e3, 1),
+                       call_to_step_ratio=round(per_call / per_step, 6))
+    print(line)
     if args.record:
         from .records import write_record
 
-        write_record(args.record, {"processes": args.processes, "calls": args.calls,
-                                   "microseconds_per_call": round(seconds * 1e6, 1)}, name="stop-agreement")
+        write_record(args.record, metrics, name="stop-agreement")
 
 
 if __name__ == "__main__":
