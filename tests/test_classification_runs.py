@@ -138,6 +138,24 @@ def test_an_interrupted_training_ends_with_one_line_and_128_plus_the_signal(tiny
     assert not (out / LOCK_NAME).exists()
 
 
+@pytest.mark.slow
+def test_a_signal_to_the_launcher_ends_two_processes_with_their_lines(tiny_data, tmp_path):
+    """python -m wavemsa.torchrun (torchrun's arguments) passes a SIGTERM on to the workers, which stop at the same
+    step with rank 0's one line; the launcher adds one line instead of torch's SignalException traceback."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "wavemsa.torchrun", "--standalone", "--nproc_per_node=2", str(MAIN),
+           *train_argv(tiny_data, out, "--epochs", "1", "--batch-size", "2", "--no-repeated-aug", "--print-freq", "1")]
+    with tempfile.TemporaryFile("w+") as err_file:
+        proc, output = run_until(cmd, "epoch 0 [2/5]", signal.SIGTERM, False, err_file)
+        err_file.seek(0)
+        err = err_file.read()
+    assert proc.returncode == 143, output[-2000:] + err[-3000:]
+    assert "Traceback" not in output + err, err[-3000:]
+    step = torch.load(out / "checkpoint.pth", weights_only=True)["position"]["step"]
+    assert f"main.py: training interrupted by SIGTERM at epoch 0, step {step} of 5: " in err, err[-3000:]
+    assert err.strip().splitlines()[-1] == "torchrun: SIGTERM passed on to the workers; the launcher stopped"
+
+
 def limit_file_size() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (2**20, 2**20))  # 1 MiB: the logs fit, a checkpoint does not
 
