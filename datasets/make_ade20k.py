@@ -21,11 +21,7 @@ leaves a half-written dataset behind.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +33,7 @@ import digit_scenes  # noqa: E402
 
 from wavemsa.cli import check_replaceable, non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
+from wavemsa.files import replace_folder, write_json, write_text  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "datasets" / "builtin" / "ADEChallengeData2016"
@@ -82,22 +79,13 @@ def build(out: Path, num_train: int, num_val: int, size: int, max_objects: int, 
     out = Path(out).resolve()
     check_replaceable(out, "build.json")
     glyphs, labels = digit_scenes.load_digits()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with replace_folder(out) as tmp:
         make_split(tmp, "training", num_train, size, max_objects, seed, glyphs, labels)
         make_split(tmp, "validation", num_val, size, max_objects, seed, glyphs, labels)
-        with open(tmp / f"objectInfo{len(CLASSES)}.txt", "w") as f:
-            f.write("Idx\tName\n" + "".join(f"{i + BACKGROUND}\t{name}\n" for i, name in enumerate(CLASSES)))
-        args = dict(num_train=num_train, num_val=num_val, size=size, max_objects=max_objects, seed=seed,
-                    classes=list(CLASSES))
-        (tmp / "build.json").write_text(json.dumps(args, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        write_text(tmp / f"objectInfo{len(CLASSES)}.txt",
+                   "Idx\tName\n" + "".join(f"{i + BACKGROUND}\t{name}\n" for i, name in enumerate(CLASSES)))
+        write_json(tmp / "build.json", dict(num_train=num_train, num_val=num_val, size=size,
+                                             max_objects=max_objects, seed=seed, classes=list(CLASSES)))
     return out
 
 

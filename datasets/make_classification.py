@@ -14,9 +14,6 @@ the set is identical on every machine.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -29,6 +26,7 @@ import digit_scenes  # noqa: E402
 
 from wavemsa.cli import check_replaceable, non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
+from wavemsa.files import replace_folder, write_json  # noqa: E402
 
 SPLIT_IDS = {"train": 0, "val": 1}
 
@@ -60,23 +58,17 @@ def build(out: Path, size: int = 32, train_copies: int = 4, val_copies: int = 1,
         raise InputError(f"--size must be >= 32 (the models need 32x32 inputs), got {size}")
     glyphs, labels = digit_scenes.load_digits()
     splits = digit_scenes.split_indices(len(labels), seed=seed)
-    final = Path(out).resolve()  # '.' has no name to build a sibling from
-    check_replaceable(final, "dataset.json")
-    out = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    if out.exists():
-        shutil.rmtree(out)
+    check_replaceable(Path(out).resolve(), "dataset.json")
     summary = {"size": size, "seed": seed, "classes": [str(c) for c in range(digit_scenes.NUM_DIGIT_CLASSES)]}
-    for split, copies in (("train", train_copies), ("val", val_copies)):
-        idx = splits[split]
-        if max_per_class > 0:
-            idx = np.concatenate([idx[labels[idx] == c][:max_per_class]
-                                  for c in range(digit_scenes.NUM_DIGIT_CLASSES)])
-        summary[f"num_{split}"] = write_split(out, split, glyphs, labels, idx, copies, size, seed)
-        summary[f"{split}_glyphs"] = int(len(idx))
-    (out / "dataset.json").write_text(json.dumps(summary, indent=1) + "\n")
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(out, final)
+    with replace_folder(out) as tmp:
+        for split, copies in (("train", train_copies), ("val", val_copies)):
+            idx = splits[split]
+            if max_per_class > 0:
+                idx = np.concatenate([idx[labels[idx] == c][:max_per_class]
+                                      for c in range(digit_scenes.NUM_DIGIT_CLASSES)])
+            summary[f"num_{split}"] = write_split(tmp, split, glyphs, labels, idx, copies, size, seed)
+            summary[f"{split}_glyphs"] = int(len(idx))
+        write_json(tmp / "dataset.json", summary, indent=1)
     return summary
 
 

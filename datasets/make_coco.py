@@ -16,8 +16,6 @@ disjoint handwritten glyphs. The annotation files are written last and atomicall
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from digit_scenes import NUM_DIGIT_CLASSES, load_digits, scene, split_indices  #
 
 from wavemsa.cli import non_negative_int, output_dir, positive_int  # noqa: E402
 from wavemsa.errors import run_main  # noqa: E402
+from wavemsa.files import write_json  # noqa: E402
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "builtin" / "coco_digits"
 CATEGORIES = [{"id": k + 1, "name": str(k), "supercategory": "digit"} for k in range(NUM_DIGIT_CLASSES)]
@@ -85,14 +84,6 @@ def build_split(out: Path, split: str, num_images: int, seed: int, min_size: int
             "licenses": [], "images": images, "annotations": annotations, "categories": CATEGORIES}
 
 
-def write_json(obj: dict, path: Path) -> None:
-    """Write JSON atomically (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj))
-    os.replace(tmp, path)
-
-
 def make_coco(out: Path = DEFAULT_OUT, num_train: int = 800, num_val: int = 200, seed: int = 0,
               min_size: int = 128, max_size: int = 256, max_objects: int = 4) -> dict[str, Path]:
     """Build both splits; return {'train': json path, 'val': json path}."""
@@ -100,7 +91,7 @@ def make_coco(out: Path = DEFAULT_OUT, num_train: int = 800, num_val: int = 200,
     for split, n, s in (("train", num_train, seed), ("val", num_val, seed + 1)):
         coco = build_split(out, split, n, s, min_size, max_size, max_objects)
         paths[split] = out / "annotations" / f"instances_{split}.json"
-        write_json(coco, paths[split])
+        write_json(paths[split], coco, indent=None)
         n_empty = len({im["id"] for im in coco["images"]} - {a["image_id"] for a in coco["annotations"]})
         print(f"{paths[split]}: {len(coco['images'])} images ({n_empty} without objects), "
               f"{len(coco['annotations'])} instances")

@@ -1,30 +1,35 @@
-"""The trainer's checkpoints: what ``main.py`` saves, resumes, evaluates and fine-tunes from.
+"""The trainer's checkpoints: what ``main.py`` saves, resumes, evaluates and fine-tunes from, and what
+``make_token_labels.py`` reads its teacher from.
 
 Files are read through the library's checked loader (:func:`wavemsa.checkpoint.read_checkpoint`,
 ``weights_only=True``); every known problem is an ``InputError`` naming the file. A checkpoint is a dict
 of tensors, numbers, strings and plain containers only: ``model`` (the plain model's state dict, also under
 token labelling), ``model_ema`` (optional), ``optimizer``, ``lr_scheduler``, ``scaler``, ``epoch`` (last
-finished), ``max_accuracy``, ``args`` (``vars(args)``), ``classes`` (the class folder names), ``rng``.
-``best.pth`` holds the weights part only (and ``test_acc1``). Writes are atomic.
+finished), ``max_accuracy``, ``args`` (``vars(args)``), ``classes`` (the class folder names) and, when the run
+stopped inside an epoch, ``position``: the epoch, the steps done, the loss and image count so far (summed over the
+ranks), the number of processes and each rank's own state (random generators, BatchNorm statistics).
+``best.pth`` holds the weights part only (and ``test_acc1``). Writes are atomic (:mod:`wavemsa.files`): a full
+disk is one ``InputError`` naming the file and the free space, the previous checkpoint kept.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from wavemsa.checkpoint import filter_classification_state_dict, load_state_dict, load_weights
 from wavemsa.checkpoint import read_checkpoint as _read_checked
 from wavemsa.errors import InputError
+from wavemsa.files import atomic_write
 
-from .data import check_same_classes
+from .folders import check_same_classes
+from .seeding import rng_state
 
 log = logging.getLogger("image_classification")
 
@@ -32,21 +37,9 @@ HEAD_PREFIXES = ("head.", "aux_head.", "fc.", "classifier.")
 
 
 def save_atomic(obj: dict, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, then ``os.replace`` it over ``path``: a
-    crash mid-write never leaves a truncated checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``torch.save`` through :func:`wavemsa.files.atomic_write`: a crash or a full disk mid-write never leaves a
+    truncated checkpoint behind."""
+    atomic_write(path, lambda tmp: torch.save(obj, tmp))
 
 
 def plain(value: Any) -> Any:
@@ -58,33 +51,6 @@ def plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str, torch.Tensor)):
         return value
     return str(value)
-
-
-def rng_state() -> dict:
-    """The python, numpy, torch (and CUDA) generator states as tensors and numbers."""
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore what ``rng_state`` captured."""
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -156,12 +122,24 @@ def load_finetune(model: nn.Module, path: str | Path, model_name: str) -> tuple[
     return tuple(sorted(set(dropped) | set(new)))
 
 
-def resume(path: str | Path, model: nn.Module, model_name: str, optimizer, lr_scheduler, scaler,
-           model_ema=None, classes: list[str] | None = None, data_path: str | Path = "") -> tuple[int, float]:
-    """Restore a run from ``path``: weights, optimiser, lr scheduler, grad scaler, EMA weights and RNG
-    state; with ``classes``, the run's class folders must be the checkpoint's. Returns (first epoch to run,
-    best top-1 so far)."""
-    ckpt = read_checkpoint(path)
+@dataclass
+class Resumed:
+    """Where a resumed run starts: the first epoch to run, the best top-1 so far, and ``position`` (the
+    checkpoint's, see the module docstring) when the run stopped inside that epoch."""
+
+    start_epoch: int
+    max_accuracy: float
+    position: dict | None = None
+
+    @property
+    def start_step(self) -> int:
+        return int(self.position["step"]) if self.position else 0
+
+
+def resume(ckpt: dict, path: str | Path, model: nn.Module, model_name: str, optimizer, lr_scheduler, scaler,
+           model_ema=None, classes: list[str] | None = None, data_path: str | Path = "") -> Resumed:
+    """Restore a run from checkpoint ``ckpt`` (read from ``path``): weights, optimiser, lr scheduler, grad scaler
+    and EMA weights; with ``classes``, the run's class folders must be the checkpoint's."""
     if classes is not None and "classes" in ckpt:
         check_same_classes(ckpt["classes"], classes, f"checkpoint '{path}' was trained on", data_path)
     load_model_weights(model, model_state(ckpt, path), path, model_name, ckpt.get("args", {}).get("model"))
@@ -177,20 +155,57 @@ def resume(path: str | Path, model: nn.Module, model_name: str, optimizer, lr_sc
         else:
             log.warning("checkpoint %s has no EMA weights; the EMA restarts from the model", path)
             model_ema.set(model)
-    set_rng_state(ckpt["rng"])
-    log.info("resumed from %s (epoch %s)", path, ckpt["epoch"])
-    return int(ckpt["epoch"]) + 1, float(ckpt.get("max_accuracy", 0.0))
+    position = ckpt.get("position")
+    log.info("resumed from %s (%s)", path, describe(ckpt))
+    return Resumed(int(ckpt["epoch"]) + 1, float(ckpt.get("max_accuracy", 0.0)), position)
+
+
+def describe(ckpt: dict) -> str:
+    """'end of epoch 3' or 'epoch 4, step 120 of 500'."""
+    position = ckpt.get("position")
+    if position:
+        return f"epoch {position['epoch']}, step {position['step']} of {position['steps']}"
+    return f"end of epoch {ckpt.get('epoch')}"
+
+
+def rank_state(model: nn.Module, model_ema=None) -> dict:
+    """What differs between the ranks inside an epoch and is needed to continue it exactly: the generators of
+    this process and the BatchNorm statistics (buffers) of the model and of its EMA copy (each rank updates its
+    own until they are averaged at the end of the epoch)."""
+    state = {"rng": rng_state(), "buffers": {k: v.detach().cpu().clone() for k, v in model.named_buffers()}}
+    if model_ema is not None:
+        state["ema_buffers"] = {k: v.detach().cpu().clone() for k, v in model_ema.module.named_buffers()}
+    return state
+
+
+def restore_rank_buffers(state: dict, model: nn.Module, model_ema=None) -> None:
+    """Put the buffers of a :func:`rank_state` back into ``model`` (and the EMA copy)."""
+    for module, key in ((model, "buffers"), (model_ema.module if model_ema is not None else None, "ema_buffers")):
+        if module is None or key not in state:
+            continue
+        own = dict(module.named_buffers())
+        with torch.no_grad():
+            for name, value in state[key].items():
+                if name in own:
+                    own[name].copy_(value)
 
 
 def save(output_dir: str | Path, epoch: int, model: nn.Module, optimizer, lr_scheduler, scaler, model_ema,
-         args: dict, classes: list[str], max_accuracy: float, test_acc1: float | None = None) -> None:
-    """Write ``OUTPUT_DIR/checkpoint.pth`` (everything to resume) and, when ``test_acc1`` is given (a new
-    best), ``OUTPUT_DIR/best.pth`` (the weights part)."""
+         args: dict, classes: list[str], max_accuracy: float, test_acc1: float | None = None,
+         position: dict | None = None) -> Path:
+    """Write ``OUTPUT_DIR/checkpoint.pth`` (everything to resume; ``epoch`` the last finished one; ``position``
+    when the run stops inside the next) and, when ``test_acc1`` is given (a new best), ``OUTPUT_DIR/best.pth``
+    (the weights part). Returns the checkpoint's path."""
     weights = {"model": model.state_dict(), "epoch": epoch, "max_accuracy": max_accuracy, "args": plain(args),
                "classes": list(classes)}
     if model_ema is not None:
         weights["model_ema"] = model_ema.module.state_dict()
-    save_atomic({**weights, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
-                 "scaler": scaler.state_dict(), "rng": rng_state()}, Path(output_dir) / "checkpoint.pth")
+    state = {**weights, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_scheduler.state_dict(),
+             "scaler": scaler.state_dict()}
+    if position is not None:
+        state["position"] = position
+    path = Path(output_dir) / "checkpoint.pth"
+    save_atomic(state, path)
     if test_acc1 is not None:
         save_atomic({**weights, "test_acc1": test_acc1}, Path(output_dir) / "best.pth")
+    return path

@@ -1,48 +1,86 @@
 """ImageNet-layout datasets, timm transforms, samplers and loaders.
 
-Layout: ``DATA/train/<class>/*.{JPEG,png,...}`` and ``DATA/val/<class>/*``, the same class folders in
-both splits, each holding at least one image. Unreadable images are reported with a warning naming the file
-and skipped: in training the next readable image takes its place (every rank keeps the same number of
-steps), in evaluation it is left out of the metrics, in every pass alike.
+Which files are read and the layout checks are in :mod:`image_classification.folders`. Images are decoded by
+:func:`load_image`: EXIF orientation applied, 16-bit greyscale scaled to 8 bits. Unreadable images are reported
+with a warning naming the file and skipped: in training the next readable image takes its place (every rank keeps
+the same number of steps), in evaluation it is left out of the metrics, in every pass alike. Training samples are
+drawn as (index, seed) pairs (:class:`SeededPositions`): the augmentation of every sample is seeded by its position
+in the epoch (:mod:`image_classification.seeding`).
 """
 from __future__ import annotations
 
 import math
-import os
-import random
 import warnings
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from timm.data import create_transform
 from timm.data.auto_augment import RandAugment, posterize
 from timm.data.distributed_sampler import RepeatAugSampler
 from torch.utils.data import DataLoader, Sampler, default_collate
 from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import IMG_EXTENSIONS
 
 from wavemsa.errors import InputError
+from wavemsa.runs import ignore_interruptions
 
+from .folders import Split, scan_split
+from .seeding import sample_seed, seeded
+
+
+class ImageModeError(ValueError):
+    """An image whose pixels cannot be mapped to 8-bit RGB without guessing their range."""
+
+
+SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+EXIF_ORIENTATION = 0x0112
 READ_ERRORS = (OSError, UnidentifiedImageError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
+def load_image(path: str) -> Image.Image:
+    """An image file as 8-bit RGB, as it is shown: rotated / mirrored as its EXIF orientation says (torchvision and
+    timm read the stored pixels as they are), 16-bit greyscale (PNG, TIFF) scaled to 8 bits (``round(v / 257)``;
+    Pillow would clip every value above 255), 16-bit colour as Pillow reads it (the high byte). 32-bit integer and
+    floating-point images are refused (:class:`ImageModeError`): their range is unknown."""
+    with open(path, "rb") as f:
+        image = Image.open(f)
+        image.load()
+    if image.getexif().get(EXIF_ORIENTATION, 1) != 1:
+        image = ImageOps.exif_transpose(image)
+    if image.mode in SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.uint32)
+        image = Image.fromarray(((values * 255 + 32767) // 65535).astype(np.uint8), mode="L")
+    elif image.mode in ("I", "F"):
+        kind = "32-bit integer" if image.mode == "I" else "floating-point"
+        raise ImageModeError(f"{kind} pixels (PIL mode {image.mode}) have no known range; save the image with 8 or "
+                             "16 bits per channel")
+    return image.convert("RGB")
+
+
 class SafeImageFolder(ImageFolder):
-    """``ImageFolder`` that survives corrupt files.
+    """``ImageFolder`` over a :class:`~image_classification.folders.Split` (a split folder's path, or its scan), read
+    with :func:`load_image`, that survives corrupt files.
 
     ``on_error='substitute'`` returns the next readable sample instead (training); ``'drop'`` returns
     ``None`` for an unreadable sample, removed by ``collate_skip_none`` (evaluation), so every pass scores
     exactly the readable images. Either way a warning names the file (once per process: files found
-    unreadable are remembered in ``bad`` and not opened again).
+    unreadable are remembered in ``bad`` and not opened again). A sample is fetched by index, or by
+    (index, seed): the seed then drives the augmentation's random draws.
     """
 
-    def __init__(self, root: str, transform=None, on_error: str = "substitute"):
-        super().__init__(root, transform=transform)
+    def __init__(self, root: str | Path | Split, transform=None, on_error: str = "substitute"):
+        self.scan = root if isinstance(root, Split) else scan_split(root, Path(root).name)
+        super().__init__(str(self.scan.root), transform=transform, loader=load_image)
         assert on_error in ("substitute", "drop")
         self.on_error = on_error
         self.bad: set[int] = set()
+
+    def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+        return list(self.scan.classes), self.scan.class_to_idx
+
+    def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+        return list(self.scan.samples)
 
     def read(self, index: int):
         """The image of sample ``index`` (PIL), or None when it cannot be decoded."""
@@ -53,14 +91,22 @@ class SafeImageFolder(ImageFolder):
             return self.loader(path)  # opens and decodes: truncated or non-image files fail here
         except READ_ERRORS as e:
             self.bad.add(index)
-            warnings.warn(f"skipping unreadable image '{path}': {type(e).__name__}: {e}", stacklevel=3)
+            reason = str(e) if isinstance(e, ImageModeError) else f"{type(e).__name__}: {e}"
+            warnings.warn(f"skipping unreadable image '{path}': {reason}", stacklevel=3)
             return None
 
     def make_sample(self, index: int, image):
         """(transformed image, target) of sample ``index`` whose decoded image is ``image``."""
         return (self.transform(image) if self.transform is not None else image), self.samples[index][1]
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, key: int | tuple[int, int]):
+        if isinstance(key, tuple):
+            index, seed = key
+            with seeded(seed):
+                return self.sample(index)
+        return self.sample(key)
+
+    def sample(self, index: int):
         if self.on_error == "drop":
             image = self.read(index)
             return None if image is None else self.make_sample(index, image)
@@ -77,63 +123,6 @@ def collate_skip_none(batch: list):
     """Default collation after removing samples dropped as unreadable; ``None`` if none is left."""
     batch = [b for b in batch if b is not None]
     return default_collate(batch) if batch else None
-
-
-def check_same_classes(theirs: Sequence[str], classes: Sequence[str], what: str, folder: str | Path) -> None:
-    """``InputError`` when ``theirs`` (the classes a checkpoint or a label set was made for) differ from the class
-    folders ``classes`` of ``folder`` in names or order: class index i would mean another class.
-    ``what`` starts the message, e.g. "checkpoint 'X' was trained on"."""
-    if list(theirs) != list(classes):
-        differ = sorted(set(theirs) ^ set(classes))[:5] or "their order"
-        raise InputError(f"{what} {len(theirs)} classes that differ from the {len(classes)} class folders of "
-                         f"'{folder}' (e.g. {differ})")
-
-
-def check_no_link_loops(d: Path) -> None:
-    """``InputError`` naming the link when a symbolic link under ``d`` leads to a folder already seen (a link
-    to an ancestor loops: torchvision follows it until the OS refuses, counting the images again each time)."""
-    seen: set[str] = set()
-    for dirpath, _, _ in os.walk(d, followlinks=True):
-        real = os.path.realpath(dirpath)
-        if real in seen:
-            raise InputError(f"'{dirpath}' is '{real}' again, through a symbolic link: its images would be "
-                             "counted more than once; remove the link")
-        seen.add(real)
-
-
-def check_split_folder(d: Path, split: str = "train") -> list[str]:
-    """The class folders of split folder ``d``; ``InputError`` naming the folder when it has none, one of
-    them holds no image, or a symbolic link makes images appear twice."""
-    d = Path(d)
-    check_no_link_loops(d)
-    cls = sorted(p.name for p in d.iterdir() if p.is_dir())
-    if not cls:
-        raise InputError(f"'{d}' is empty: expected one folder per class holding images "
-                         f"({', '.join(IMG_EXTENSIONS)})")
-    for c in cls:
-        if not any(f.suffix.lower() in IMG_EXTENSIONS for f in (d / c).rglob("*")):
-            raise InputError(f"class folder '{d / c}' of the {split} split holds no images "
-                             f"({', '.join(IMG_EXTENSIONS)}); remove it or add its images")
-    return cls
-
-
-def check_image_folder(data_path: str | Path) -> None:
-    """Raise ``InputError`` naming the folder when ``data_path`` is not an ImageNet-style layout: a split
-    missing, no class folders, a class folder without images, different classes in the two splits."""
-    root = Path(data_path)
-    if not root.is_dir():
-        raise InputError(f"data path '{root}' does not exist (expected {root}/train/<class>/*.JPEG and "
-                         f"{root}/val/<class>/*.JPEG; see datasets/README.md)")
-    classes = {}
-    for split in ("train", "val"):
-        d = root / split
-        if not d.is_dir():
-            raise InputError(f"data path '{root}' has no '{split}' folder (expected {d}/<class>/<images>; "
-                             "see datasets/README.md)")
-        classes[split] = check_split_folder(d, split)
-    if classes["train"] != classes["val"]:
-        only = sorted(set(classes["train"]) ^ set(classes["val"]))[:5]
-        raise InputError(f"'{root}/train' and '{root}/val' have different class folders (e.g. {only})")
 
 
 def _posterize_at_least_one_bit(img, bits: int, **kwargs):
@@ -163,21 +152,6 @@ def build_transform(is_train: bool, args, separate: bool = False):
         return tuple(fix_posterize(t) for t in parts) if separate else fix_posterize(parts)
     return create_transform(input_size=args.input_size, is_training=False, interpolation="bicubic",
                             crop_pct=args.crop_pct)
-
-
-def build_datasets(args, token_labels: bool = False) -> tuple[SafeImageFolder, SafeImageFolder]:
-    """Train and val datasets from ``args.data_path``; the layout is checked first. With ``token_labels``
-    the training set also yields each crop's token-labelling target (label maps of ``--token-label-data``)."""
-    check_image_folder(args.data_path)
-    root = Path(args.data_path)
-    if token_labels:
-        from .token_label import TokenLabelFolder  # reads the label maps of --token-label-data
-
-        train = TokenLabelFolder(str(root / "train"), args)
-    else:
-        train = SafeImageFolder(str(root / "train"), build_transform(True, args), on_error="substitute")
-    val = SafeImageFolder(str(root / "val"), build_transform(False, args), on_error="drop")
-    return train, val
 
 
 class ShardSampler(Sampler):
@@ -217,35 +191,48 @@ class SeededShuffleSampler(Sampler):
         return self.num_samples
 
 
-def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The seed of all random streams of one rank in one epoch."""
-    return (seed * 1_000_003 + epoch * 1009 + rank) % (2**31)
+class SeededPositions(Sampler):
+    """A training sampler's epoch as (index, seed) pairs, from position ``start`` on: the seed of each sample is
+    :func:`~image_classification.seeding.sample_seed` of (``seed``, epoch, ``rank``, its position), so its
+    augmentation is the same whichever worker decodes it, and an epoch resumed at step k continues exactly where
+    it stopped (``set_epoch(epoch, start=k * batch_size)``)."""
 
+    def __init__(self, sampler: Sampler, seed: int, rank: int) -> None:
+        self.sampler, self.seed, self.rank = sampler, seed, rank
+        self.epoch, self.start = 0, 0
 
-def seed_all(seed: int) -> None:
-    """Seed python, numpy and torch (CPU and CUDA) generators."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.sampler.set_epoch(epoch)
+        self.epoch, self.start = epoch, start
+
+    def __iter__(self):
+        for position, index in enumerate(self.sampler):
+            if position >= self.start:
+                yield index, sample_seed(self.seed, self.epoch, self.rank, position)
+
+    def __len__(self) -> int:
+        return max(len(self.sampler) - self.start, 0)
 
 
 def build_loaders(args, train_set, val_set, rank: int, world_size: int,
                   pin_memory: bool = False) -> tuple[DataLoader, DataLoader]:
-    """Training loader (repeated augmentation or seeded shuffle, drop_last) and evaluation loader
-    (sharded over the ranks without padding)."""
+    """Training loader (repeated augmentation or seeded shuffle, drop_last, samples drawn with their seeds) and
+    evaluation loader (sharded over the ranks without padding). The loader workers ignore interruptions (their
+    parent stops them); each loader has its own generator, so creating an iterator draws nothing from the main
+    process's generators."""
     if args.repeated_aug:
-        train_sampler = RepeatAugSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True)
+        sampler = RepeatAugSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True)
     else:
-        train_sampler = SeededShuffleSampler(len(train_set), rank, world_size, args.seed)
-    if len(train_sampler) < args.batch_size:
-        raise InputError(f"'{args.data_path}/train' gives {len(train_sampler)} images per process, fewer than "
+        sampler = SeededShuffleSampler(len(train_set), rank, world_size, args.seed)
+    if len(sampler) < args.batch_size:
+        raise InputError(f"'{args.data_path}/train' gives {len(sampler)} images per process, fewer than "
                          f"--batch-size {args.batch_size}")
-    # The loader's generator only seeds the workers; it is re-seeded from (seed, epoch, rank) each epoch.
-    train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=train_sampler,
+    train_loader = DataLoader(train_set, batch_size=args.batch_size, sampler=SeededPositions(sampler, args.seed, rank),
                               num_workers=args.num_workers, pin_memory=pin_memory, drop_last=True,
-                              generator=torch.Generator(), persistent_workers=False)
+                              generator=torch.Generator(), worker_init_fn=ignore_interruptions)
     val_sampler = ShardSampler(len(val_set), rank, world_size)
     val_loader = DataLoader(val_set, batch_size=int(1.5 * args.batch_size), sampler=val_sampler,
                             num_workers=args.num_workers, pin_memory=pin_memory, drop_last=False,
-                            collate_fn=collate_skip_none)
+                            collate_fn=collate_skip_none, generator=torch.Generator(),
+                            worker_init_fn=ignore_interruptions)
     return train_loader, val_loader

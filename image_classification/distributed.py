@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from timm.utils import distribute_bn
+
+from wavemsa.runs import control_group
 
 
 @dataclass
@@ -75,6 +78,22 @@ def all_reduce_tensor(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     t = t.to(device)
     dist.all_reduce(t)
     return t.cpu()
+
+
+def gather_objects(obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` as a list on rank 0 (None on the other ranks); ``[obj]`` when not distributed.
+    Pickled through the gloo control group (:func:`wavemsa.runs.control_group`), CPU-side."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, out, dst=0, group=control_group())
+    return out
+
+
+def barrier() -> None:
+    """Wait for every rank (CPU-side, gloo control group); nothing when not distributed."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier(group=control_group())
 
 
 def cleanup() -> None:

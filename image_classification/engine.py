@@ -10,6 +10,7 @@ import math
 import sys
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 from timm.utils import dispatch_clip_grad
@@ -48,21 +49,46 @@ def autocast(device: torch.device, dtype: torch.dtype | None):
     return torch.autocast(device_type=device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
 
+@dataclass
+class EpochResult:
+    """One (part of a) training epoch: the loss summed over all ranks and the number of images it covers (the
+    part of the epoch before a resume included), the last lr, the step count, and ``stopped_after`` (the steps of
+    the epoch done) when a requested stop ended it early."""
+
+    loss_sum: float
+    count: int
+    lr: float
+    num_updates: int
+    stopped_after: int | None = None
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / max(self.count, 1)
+
+
 def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, epoch: int, *, scaler,
                     amp_dtype, clip_grad: float | None, clip_mode: str, model_ema, ema_source, mixup_fn,
-                    lr_scheduler, num_updates: int, is_main: bool, print_freq: int = 50) -> tuple[dict, int]:
-    """Train for one epoch. Returns ({'loss': mean over all ranks, 'lr': last lr}, updated step count).
+                    lr_scheduler, num_updates: int, is_main: bool, print_freq: int = 50, first_step: int = 0,
+                    steps: int | None = None, totals: tuple[float, int] = (0.0, 0), stop=None,
+                    cudagraphs: bool = False) -> EpochResult:
+    """Train for one epoch, or its steps from ``first_step`` on (``steps`` in the whole epoch; ``totals``: this
+    rank's share of the loss sum and image count of the steps before).
 
     ``model`` is what runs the step (DDP, compiled, token-labelling wrapper); ``ema_source`` the plain
     model the EMA follows. Images (B, 3, H, W), targets (B,) class indices, (B, K) soft targets after
-    Mixup/CutMix or (B, K, 1 + N) token-labelling targets.
+    Mixup/CutMix or (B, K, 1 + N) token-labelling targets. ``stop`` (a :class:`wavemsa.runs.Interruption`) is asked
+    after every step but the epoch's last; when it answers, the epoch ends there. ``cudagraphs``: the compiled
+    step replays CUDA graphs (each step is marked as a new one).
     """
     model.train()
-    loss_sum, n_seen = 0.0, 0
-    n_steps = len(loader)
+    loss_sum, count = totals
+    steps = steps if steps is not None else first_step + len(loader)
+    n_seen, stopped_after = 0, None
     t0 = time.time()
-    bar = progress(batches(loader), n_steps, f"epoch {epoch}", is_main)
-    for step, (images, targets) in enumerate(bar):
+    bar = progress(batches(loader), len(loader), f"epoch {epoch}", is_main)
+    for step, (images, targets) in enumerate(bar, start=first_step):
+        if cudagraphs:
+            torch.compiler.cudagraph_mark_step_begin()
         images = images.to(device, non_blocking=True)
         targets = targets.to(device, non_blocking=True)
         if mixup_fn is not None:
@@ -86,15 +112,21 @@ def train_one_epoch(model, criterion, loader, optimizer, device: torch.device, e
             model_ema.update(ema_source, step=num_updates)
         lr_scheduler.step_update(num_updates=num_updates)
         loss_sum += loss_value * images.shape[0]
+        count += images.shape[0]
         n_seen += images.shape[0]
         lr = optimizer.param_groups[0]["lr"]
         if isinstance(bar, tqdm):
             bar.set_postfix(loss=f"{loss_value:.4f}", lr=f"{lr:.2e}")
-        elif is_main and (step % print_freq == 0 or step == n_steps - 1):
-            log.info("epoch %d [%d/%d] loss %.4f lr %.3e %.1f img/s", epoch, step + 1, n_steps, loss_value,
+        elif is_main and (step % print_freq == 0 or step == steps - 1):
+            log.info("epoch %d [%d/%d] loss %.4f lr %.3e %.1f img/s", epoch, step + 1, steps, loss_value,
                      lr, n_seen / max(time.time() - t0, 1e-9))
-    total, count = all_reduce_sum([loss_sum, n_seen], device)
-    return {"loss": total / max(count, 1), "lr": optimizer.param_groups[0]["lr"]}, num_updates
+        if stop is not None and step + 1 < steps and stop.requested():
+            stopped_after = step + 1
+            break
+    if isinstance(bar, tqdm):
+        bar.close()
+    total, total_count = all_reduce_sum([loss_sum, count], device)
+    return EpochResult(total, int(total_count), optimizer.param_groups[0]["lr"], num_updates, stopped_after)
 
 
 @torch.no_grad()

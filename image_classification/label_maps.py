@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from wavemsa.errors import InputError
+from wavemsa.files import atomic_write
 
 MAX_CLASSES = 2048  # float16 stores the class indices exactly up to here
 META_FILE = "meta.json"
@@ -44,19 +44,12 @@ def label_path(label_root: str | Path, image_path: str | Path, split_root: str |
 
 def write_label_map(path: str | Path, scores: torch.Tensor, indices: torch.Tensor) -> None:
     """Save top-k ``scores`` and class ``indices`` (each (k, H, W)) as one (2, k, H, W) float16 tensor,
-    atomically (a temporary file renamed over ``path``)."""
+    atomically (a temporary file renamed over ``path``; a full disk is an ``InputError`` naming it)."""
     if indices.numel() and int(indices.max()) >= MAX_CLASSES:
         raise InputError(f"label map '{path}': class index {int(indices.max())} does not fit the float16 "
                          f"format (at most {MAX_CLASSES} classes)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save(torch.stack([scores.detach().cpu().half(), indices.detach().cpu().half()]), tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    data = torch.stack([scores.detach().cpu().half(), indices.detach().cpu().half()])
+    atomic_write(path, lambda tmp: torch.save(data, tmp), sync=False)  # one of many; a re-run rebuilds it
 
 
 def read_label_map(path: str | Path, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,17 +6,23 @@ Single process:   python image_classification/main.py --config CONFIG --data-pat
 Several:          torchrun --nproc_per_node=8 image_classification/main.py --config CONFIG --data-path DATA
 (or the original  python -m torch.distributed.launch --nproc_per_node=8 --use_env image_classification/main.py)
 Evaluate:         python image_classification/main.py --config CONFIG --data-path DATA --eval --resume CKPT
+
+A training run holds OUTPUT_DIR (a lock: a second run on it is refused). SIGINT, SIGTERM or SIGUSR1 make it finish
+the current step, save OUTPUT_DIR/checkpoint.pth there and exit with status 128 + the signal; ``--auto-resume``
+continues from that step to the result of an uninterrupted run.
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import logging
 import math
 import os
+import shlex
+import socket
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository root importable
@@ -32,157 +38,41 @@ from timm.utils import ModelEmaV3  # noqa: E402
 
 from image_classification import checkpoint  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
-from image_classification.data import (  # noqa: E402
-    build_datasets,
-    build_loaders,
-    check_same_classes,
-    epoch_seed,
-    seed_all,
+from image_classification.data import SafeImageFolder, build_loaders, build_transform  # noqa: E402
+from image_classification.distributed import (  # noqa: E402
+    DistInfo,
+    average_bn_statistics,
+    barrier,
+    cleanup,
+    gather_objects,
+    init_distributed,
 )
-from image_classification.distributed import DistInfo, average_bn_statistics, cleanup, init_distributed  # noqa: E402
 from image_classification.engine import evaluate, train_one_epoch  # noqa: E402
+from image_classification.folders import check_same_classes, scan_image_folder  # noqa: E402
+from image_classification.options import (  # noqa: E402
+    CUDA_GRAPH_MODES,
+    changed_options,
+    check_options,
+    describe_changes,
+    get_parser,
+)
 from image_classification.outputs import RunOutputs, read_log  # noqa: E402
 from image_classification.report import per_class_report, write_report  # noqa: E402
-from image_classification.token_label import TokenLabelCrossEntropy, TrainForward  # noqa: E402
-from wavemsa.cli import (  # noqa: E402
-    device,
-    existing_file,
-    fraction,
-    non_negative_float,
-    non_negative_int,
-    output_folder,
-    positive_float,
-    positive_int,
-    probability,
-)
+from image_classification.seeding import epoch_seed, seed_all, set_rng_state  # noqa: E402
+from image_classification.token_label import TokenLabelCrossEntropy, TokenLabelFolder, TrainForward  # noqa: E402
+from wavemsa.allocator import keep_freed_memory  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
+from wavemsa.files import write_json  # noqa: E402
+from wavemsa.runs import Interruption, RunLock  # noqa: E402
+
+__all__ = ["get_parser", "main", "run"]
 
 log = logging.getLogger("image_classification")
 
-SCHEDULERS = ("constant", "cosine", "multistep", "plateau", "poly", "rsqrt", "step", "tanh")  # create_scheduler_v2
-
-
-def optimizer_name(text: str) -> str:
-    """A timm optimizer name (``create_optimizer_v2``: a registered name, optionally ``lookahead_NAME``)."""
-    from timm.optim import list_optimizers
-
-    if text.lower().split("_")[-1] not in list_optimizers():
-        raise argparse.ArgumentTypeError(f"'{text}' is not a timm optimizer (timm.optim.list_optimizers(): "
-                                         "adamw, sgd, lamb, ...)")
-    return text
-
-
-def aa_policy(text: str) -> str:
-    """A timm auto-augment policy string ('' for none), checked by building it as ``create_transform`` does."""
-    if not text:
-        return text
-    from timm.data.auto_augment import augment_and_mix_transform, auto_augment_transform, rand_augment_transform
-
-    build = (rand_augment_transform if text.startswith("rand") else
-             augment_and_mix_transform if text.startswith("augmix") else auto_augment_transform)
-    try:
-        build(text, {"translate_const": 100, "img_mean": (124, 116, 104)})
-    except (AssertionError, ValueError, KeyError, IndexError) as e:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a timm auto-augment policy such as "
-                                         f"'rand-m9-mstd0.5-inc1' or 'original' ({type(e).__name__}: {e})") from None
-    return text
-
-
-def optional_output_dir(text: str) -> str:
-    """``--output_dir``: '' (save nothing) or a folder that is not an existing file."""
-    return output_folder(text) if text else ""
-
-
-def get_parser() -> argparse.ArgumentParser:
-    """DeiT's options (same names), the originals' token-labelling options, plus ``--config``, ``--amp``,
-    ``--auto-resume`` and ``--compile``. Values are checked when parsed (``wavemsa.cli`` types)."""
-    p = argparse.ArgumentParser(prog="main.py", description="WaveFormer ImageNet training and evaluation",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add = p.add_argument
-    add("--config", type=existing_file, default=None,
-        help="python config file of option assignments (e.g. configs/wavemsa/wavemsa_s.py)")
-    add("--batch-size", type=positive_int, default=128, help="images per process and step")
-    add("--epochs", type=positive_int, default=300)
-    add("--stop-epoch", type=positive_int, default=None,
-        help="train only the first N epochs of the --epochs schedule (a later --auto-resume continues it)")
-    # model
-    add("--model", default="wavemsa_s", help="timm model name (wavemsa_t/s/b/l or any timm model)")
-    add("--input-size", type=positive_int, default=224, help="image side")
-    add("--drop", type=probability, default=0.0, help="dropout before the classifier")
-    add("--drop-path", type=probability, default=0.1, help="stochastic depth rate")
-    add("--model-ema", action=argparse.BooleanOptionalAction, default=False,
-        help="keep an EMA of the weights (off in the originals; DeiT turns it on)")
-    add("--model-ema-decay", type=probability, default=0.99996)
-    add("--model-ema-force-cpu", action="store_true", help="keep the EMA copy on the CPU")
-    # optimiser
-    add("--opt", type=optimizer_name, default="adamw", help="timm optimizer name")
-    add("--opt-eps", type=positive_float, default=1e-8)
-    add("--opt-betas", type=probability, nargs=2, default=None, metavar=("BETA1", "BETA2"))
-    add("--clip-grad", type=positive_float, default=None, help="gradient clipping threshold (none when unset)")
-    add("--clip-mode", default="norm", choices=["norm", "value", "agc"])
-    add("--momentum", type=probability, default=0.9)
-    add("--weight-decay", type=non_negative_float, default=0.05)
-    # schedule
-    add("--sched", default="cosine", choices=SCHEDULERS, help="timm scheduler name")
-    add("--lr", type=positive_float, default=5e-4, help="learning rate for a global batch of --lr-base-size")
-    add("--lr-base-size", type=non_negative_int, default=512,
-        help="the lr is scaled by (batch size x processes) / this; 0 uses --lr as given")
-    add("--warmup-lr", type=non_negative_float, default=1e-6)
-    add("--min-lr", type=non_negative_float, default=1e-5)
-    add("--warmup-epochs", type=non_negative_int, default=5)
-    add("--cooldown-epochs", type=non_negative_int, default=0,
-        help="epochs at --min-lr after the schedule (added to --epochs)")
-    add("--decay-epochs", type=positive_float, default=30, help="step schedulers: epochs between decays")
-    add("--decay-rate", type=positive_float, default=0.1)
-    add("--sched-on-updates", action="store_true", help="update the lr every step instead of every epoch")
-    # augmentation
-    add("--color-jitter", type=non_negative_float, default=0.4)
-    add("--aa", type=aa_policy, default="rand-m9-mstd0.5-inc1", help="timm auto-augment policy ('' for none)")
-    add("--smoothing", type=probability, default=0.1, help="label smoothing")
-    add("--train-interpolation", default="bicubic",
-        choices=["bicubic", "bilinear", "nearest", "lanczos", "box", "hamming", "random"])
-    add("--repeated-aug", action=argparse.BooleanOptionalAction, default=True)
-    add("--scale", type=fraction, nargs=2, default=(0.08, 1.0), help="RandomResizedCrop area range")
-    add("--hflip", type=probability, default=0.5, help="horizontal flip probability")
-    add("--crop-pct", type=fraction, default=0.96, help="evaluation: centre crop of input_size / crop_pct")
-    add("--reprob", type=probability, default=0.25, help="random erasing probability")
-    add("--remode", default="pixel", choices=["const", "rand", "pixel"])
-    add("--recount", type=positive_int, default=1)
-    add("--mixup", type=non_negative_float, default=0.8, help="mixup alpha (0 disables)")
-    add("--cutmix", type=non_negative_float, default=1.0, help="cutmix alpha (0 disables)")
-    add("--cutmix-minmax", type=fraction, nargs=2, default=None)
-    add("--mixup-prob", type=probability, default=1.0)
-    add("--mixup-switch-prob", type=probability, default=0.5)
-    add("--mixup-mode", default="batch", choices=["batch", "pair", "elem"])
-    # token labelling (the originals' names and defaults)
-    add("--token-label", action=argparse.BooleanOptionalAction, default=False,
-        help="train with dense label maps: auxiliary head, MixToken, token-labelling loss (Mixup/CutMix off)")
-    add("--token-label-data", default="", metavar="DIR", help="label maps, one file per training image")
-    add("--token-label-size", type=positive_int, default=None,
-        help="token-label grid side; must equal the model's last-stage grid (default: that grid)")
-    add("--dense-weight", type=non_negative_float, default=0.5, help="weight of the token (dense) loss")
-    add("--cls-weight", type=non_negative_float, default=1.0, help="weight of the class loss")
-    # data, run
-    add("--finetune", default="", help="start from these weights: a checkpoint, a .safetensors file or a "
-        "timm model folder (classifier dropped when the classes differ)")
-    add("--data-path", default="datasets/imagenet1k", help="folder with train/ and val/ class folders")
-    add("--output_dir", "--output-dir", dest="output_dir", type=optional_output_dir, default="",
-        help="where to save (nothing when empty)")
-    add("--device", type=device, default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")
-    add("--amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
-        help="torch.amp autocast dtype; auto: fp16 on CUDA, none on the CPU")
-    add("--compile", action="store_true", help="run the training step through torch.compile (inductor)")
-    add("--seed", type=non_negative_int, default=0)
-    add("--resume", default="", help="checkpoint to resume training from (or to evaluate with --eval)")
-    add("--auto-resume", action="store_true", help="resume from OUTPUT_DIR/checkpoint.pth when it exists")
-    add("--eval", action="store_true",
-        help="evaluate the --resume checkpoint, write eval.json and the per-class report, and exit")
-    add("--num_workers", "--num-workers", dest="num_workers", type=non_negative_int, default=10)
-    add("--pin-mem", action=argparse.BooleanOptionalAction, default=True)
-    add("--print-freq", type=positive_int, default=50, help="steps between log lines when there is no progress bar")
-    add("--local-rank", "--local_rank", dest="local_rank", type=non_negative_int, default=None,
-        help="set by torch.distributed.launch without --use_env; LOCAL_RANK wins when present")
-    return p
+ALLOCATOR_NOTES = {"keep": "glibc's malloc keeps freed memory for the next step (WAVEMSA_CPU_ALLOCATOR=default "
+                           "leaves it as it is)",
+                   "default": "glibc's malloc as it is (WAVEMSA_CPU_ALLOCATOR=default)",
+                   "GLIBC_TUNABLES": "malloc as GLIBC_TUNABLES sets it", "not glibc": "the C library's own"}
 
 
 def setup_logging(info: DistInfo, output_dir: str) -> None:
@@ -204,26 +94,6 @@ def amp_dtype(name: str, device: torch.device) -> torch.dtype | None:
     if name == "fp16" and device.type != "cuda":
         raise InputError("--amp fp16 needs a CUDA device; use --amp bf16 on the CPU")
     return {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
-
-
-def check_options(args) -> None:
-    """Checks that involve several options (single values are checked by their argparse types)."""
-    if args.scale[0] > args.scale[1]:
-        raise InputError(f"--scale {args.scale[0]} {args.scale[1]}: the minimum is above the maximum")
-    if args.eval and not args.resume:
-        raise InputError("--eval needs --resume CHECKPOINT")
-    if args.eval:
-        return
-    if args.token_label and not args.token_label_data:
-        raise InputError("--token-label needs --token-label-data DIR (one label map per training image; make them "
-                         "with image_classification/make_token_labels.py, see datasets/README.md)")
-    if args.token_label_data and not args.token_label:
-        raise InputError(f"--token-label-data '{args.token_label_data}' is read only with --token-label")
-    if args.token_label and not Path(args.token_label_data).is_dir():
-        raise InputError(f"--token-label-data '{args.token_label_data}' is not a folder")
-    if args.token_label and (args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None):
-        log.info("token labelling: Mixup/CutMix off (MixToken takes their place, as in the originals)")
-        args.mixup, args.cutmix, args.cutmix_minmax = 0.0, 0.0, None
 
 
 def create_model(args, num_classes: int, token_label: bool = False) -> torch.nn.Module:
@@ -284,26 +154,73 @@ def run_eval(args, model, val_loader, val_set, device, dtype, num_classes: int, 
                 log.warning("%s: no per-epoch figures (%s)", train_log, err)
         json_path, png_path = write_report(report, val_set.classes, out_dir)
         stats.update(macro_f1=report["macro"]["f1"], per_class=str(json_path))
-        (out_dir / "eval.json").write_text(json.dumps(
-            {"checkpoint": args.resume, "checkpoint_epoch": ckpt.get("epoch"), "model": args.model,
-             "input_size": args.input_size, "crop_pct": args.crop_pct, "data_path": args.data_path, **stats},
-            indent=1) + "\n")
+        write_json(out_dir / "eval.json", {
+            "checkpoint": args.resume, "checkpoint_epoch": ckpt.get("epoch"), "model": args.model,
+            "input_size": args.input_size, "crop_pct": args.crop_pct, "data_path": args.data_path, **stats}, indent=1)
         log.info("per-class precision / recall / F1 and confusion matrix: %s, %s", json_path, png_path)
     return stats
 
 
+def build_datasets(args, token_labels: bool = False) -> tuple[SafeImageFolder, SafeImageFolder]:
+    """Train and val datasets of ``args.data_path`` (the layout is checked first, :mod:`.folders`). With
+    ``token_labels`` the training set also yields each crop's token-labelling target (``--token-label-data``)."""
+    splits = scan_image_folder(args.data_path)
+    if token_labels:
+        train = TokenLabelFolder(splits["train"], args)
+    else:
+        train = SafeImageFolder(splits["train"], build_transform(True, args), on_error="substitute")
+    return train, SafeImageFolder(splits["val"], build_transform(False, args), on_error="drop")
+
+
+def check_resume(args, ckpt: dict, world_size: int) -> dict[str, tuple]:
+    """The options (and the number of processes, for a checkpoint taken inside an epoch) in which this run differs
+    from the run checkpoint ``ckpt`` continues; refused unless ``--allow-changed-options``."""
+    changes = changed_options(ckpt.get("args", {}), checkpoint.plain(vars(args)))
+    position = ckpt.get("position")
+    if position and position.get("world_size") != world_size:
+        changes["processes"] = (position.get("world_size"), world_size)
+    if changes and not args.allow_changed_options:
+        raise InputError(f"--resume {args.resume} ({checkpoint.describe(ckpt)}): this run differs from the one it "
+                         f"continues in {describe_changes(changes)}; resume with the run's own options, or add "
+                         "--allow-changed-options to go on with these")
+    if changes:
+        log.warning("continuing %s with other options (--allow-changed-options): %s", args.resume,
+                    describe_changes(changes))
+    return changes
+
+
+def how_to_continue(args, explicit_resume: str) -> str:
+    """The command that continues this run from OUTPUT_DIR/checkpoint.pth, in words."""
+    if args.auto_resume:
+        return "run the same command again to continue"
+    if explicit_resume:
+        return f"to continue, run the same command with --resume {Path(args.output_dir) / 'checkpoint.pth'}"
+    return "to continue, run the same command with --auto-resume"
+
+
 def run(args) -> dict:
-    """The whole job; returns the last evaluation statistics."""
+    """The whole job under the run folder's lock and the interruption handlers; returns the last evaluation
+    statistics."""
     info = init_distributed(args.device, args.local_rank)
+    lock = (RunLock(args.output_dir, "training", "use another --output_dir") if args.output_dir and not args.eval
+            else nullcontext())
+    with lock, Interruption("evaluation" if args.eval else "training", graceful=not args.eval) as stop:
+        setup_logging(info, args.output_dir)
+        return train_or_evaluate(args, info, stop)
+
+
+def train_or_evaluate(args, info: DistInfo, stop: Interruption) -> dict:
     device = info.device
-    setup_logging(info, args.output_dir)
+    allocator = keep_freed_memory() if device.type == "cpu" else None
     dtype = amp_dtype(args.amp, device)
+    explicit_resume = args.resume
     if args.auto_resume and not args.resume and args.output_dir:
         last = Path(args.output_dir) / "checkpoint.pth"
         args.resume = str(last) if last.is_file() else ""
-    check_options(args)
+    check_options(args, device.type)
     log.info("%s", json.dumps(vars(args), default=str))
-    log.info("world size %d, device %s, autocast %s", info.world_size, device, dtype)
+    log.info("world size %d, device %s, autocast %s%s", info.world_size, device, dtype,
+             f", CPU allocator: {ALLOCATOR_NOTES.get(allocator, allocator)}" if allocator else "")
 
     seed_all(args.seed + info.rank)
     train_set, val_set = build_datasets(args, token_labels=args.token_label and not args.eval)
@@ -311,12 +228,11 @@ def run(args) -> dict:
     log.info("data %s: %d train / %d val images, %d classes", args.data_path, len(train_set), len(val_set),
              num_classes)
 
-    eval_ckpt = checkpoint.read_checkpoint(args.resume) if args.eval else None
-    if eval_ckpt is not None and "classes" in eval_ckpt:  # class index i must mean the same class
-        check_same_classes(eval_ckpt["classes"], train_set.classes, f"checkpoint '{args.resume}' was trained on",
+    ckpt = checkpoint.read_checkpoint(args.resume) if args.resume else None
+    if args.eval and "classes" in ckpt:  # class index i must mean the same class
+        check_same_classes(ckpt["classes"], train_set.classes, f"checkpoint '{args.resume}' was trained on",
                            args.data_path)
-    token_label = args.token_label or (eval_ckpt is not None and "aux_head.weight" in checkpoint.model_state(
-        eval_ckpt, args.resume))
+    token_label = args.token_label or (args.eval and "aux_head.weight" in checkpoint.model_state(ckpt, args.resume))
     model = create_model(args, num_classes, token_label)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     log.info("model %s: %.2f M parameters%s", args.model, n_parameters / 1e6,
@@ -331,6 +247,7 @@ def run(args) -> dict:
                              f"use --token-label-size {grid}")
         train_set.size = args.token_label_size
         train_set.check_labels()
+    changes = check_resume(args, ckpt, info.world_size) if ckpt is not None and not args.eval else {}
     if args.finetune and not args.eval:
         new = checkpoint.load_finetune(model, args.finetune, args.model)
         log.info("fine-tuning from %s%s", args.finetune, f" (new {', '.join(new)})" if new else "")
@@ -345,14 +262,15 @@ def run(args) -> dict:
         step_model = torch.nn.parallel.DistributedDataParallel(
             step_model, device_ids=[device.index] if device.type == "cuda" else None)
     if args.compile:  # the training step; static shapes: fixed batch (drop_last) and image size
-        step_model = torch.compile(step_model, dynamic=False)
+        step_model = torch.compile(step_model, dynamic=False,
+                                   mode=None if args.compile_mode == "default" else args.compile_mode)
 
     train_loader, val_loader = build_loaders(args, train_set, val_set, info.rank, info.world_size,
                                              pin_memory=args.pin_mem and device.type == "cuda")
     if args.eval:
-        checkpoint.load_model_weights(model, checkpoint.model_state(eval_ckpt, args.resume), args.resume,
-                                      args.model, eval_ckpt.get("args", {}).get("model"))
-        return run_eval(args, model, val_loader, val_set, device, dtype, num_classes, info, eval_ckpt)
+        checkpoint.load_model_weights(model, checkpoint.model_state(ckpt, args.resume), args.resume,
+                                      args.model, ckpt.get("args", {}).get("model"))
+        return run_eval(args, model, val_loader, val_set, device, dtype, num_classes, info, ckpt)
 
     global_batch = args.batch_size * info.world_size
     lr = args.lr * global_batch / args.lr_base_size if args.lr_base_size > 0 else args.lr
@@ -361,11 +279,12 @@ def run(args) -> dict:
         opt_kwargs["betas"] = tuple(args.opt_betas)
     optimizer = create_optimizer_v2(model_without_ddp, opt=args.opt, lr=lr, weight_decay=args.weight_decay,
                                     momentum=args.momentum, **opt_kwargs)
+    steps = len(train_loader)
     lr_scheduler, num_epochs = create_scheduler_v2(
         optimizer, sched=args.sched, num_epochs=args.epochs, decay_epochs=args.decay_epochs,
         decay_rate=args.decay_rate, cooldown_epochs=args.cooldown_epochs, min_lr=args.min_lr,
         warmup_lr=args.warmup_lr, warmup_epochs=args.warmup_epochs, step_on_epochs=not args.sched_on_updates,
-        updates_per_epoch=len(train_loader))
+        updates_per_epoch=steps)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     mixup_active = args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
     mixup_fn = None
@@ -376,40 +295,72 @@ def run(args) -> dict:
                          prob=args.mixup_prob, switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
                          label_smoothing=args.smoothing, num_classes=num_classes)
     criterion = build_criterion(args, mixup_active)
-    log.info("global batch %d, lr %.3e, %d steps per epoch, %d epochs", global_batch, lr, len(train_loader),
-             num_epochs)
+    log.info("global batch %d, lr %.3e, %d steps per epoch, %d epochs", global_batch, lr, steps, num_epochs)
 
-    start_epoch, max_accuracy = 0, 0.0
-    if args.resume:
-        start_epoch, max_accuracy = checkpoint.resume(args.resume, model_without_ddp, args.model, optimizer,
-                                                      lr_scheduler, scaler, model_ema, train_set.classes,
-                                                      args.data_path)
+    resumed = None
+    if ckpt is not None:
+        resumed = checkpoint.resume(ckpt, args.resume, model_without_ddp, args.model, optimizer, lr_scheduler,
+                                    scaler, model_ema, train_set.classes, args.data_path)
+        stop.latest = f"the latest checkpoint is {args.resume} ({checkpoint.describe(ckpt)})"
+    start_epoch = resumed.start_epoch if resumed else 0
+    start_step = resumed.start_step if resumed else 0
+    position = resumed.position if resumed else None
+    own_state = None  # this rank's generators and BatchNorm statistics where the resumed run stopped
+    if position and position.get("world_size") == info.world_size:
+        own_state = position["ranks"][info.rank]
+        checkpoint.restore_rank_buffers(own_state, model_without_ddp, model_ema)
+    del ckpt
 
-    outputs = RunOutputs(args.output_dir, checkpoint.plain(vars(args)), start_epoch - 1 if args.resume else None) \
-        if info.is_main and args.output_dir else None
-    num_updates = start_epoch * len(train_loader)
+    outputs = None
+    if info.is_main and args.output_dir:
+        outputs = RunOutputs(args.output_dir, run_entry(args, info, resumed, changes),
+                             start_epoch - 1 if resumed else None)
+    num_updates = start_epoch * steps + start_step
     t_start = time.time()
     stats: dict = {}
+    max_accuracy = resumed.max_accuracy if resumed else 0.0
     end_epoch = min(num_epochs, args.stop_epoch or num_epochs)
-    log.info("training epochs %d..%d of %d", start_epoch, end_epoch - 1, num_epochs)
+    log.info("training epochs %d..%d of %d%s", start_epoch, end_epoch - 1, num_epochs,
+             f" (epoch {start_epoch} from step {start_step})" if start_step else "")
     for epoch in range(start_epoch, end_epoch):
+        first = start_step if epoch == start_epoch else 0
+        if stop.requested():
+            raise stop.stopped(f"before epoch {epoch} began; {stop.latest}")
         t_epoch = time.time()
         # every random stream of this epoch derives from (seed, epoch, rank): a resumed run replays it exactly
-        seed = epoch_seed(args.seed, epoch, info.rank)
-        seed_all(seed)
-        train_loader.generator.manual_seed(seed)
-        train_loader.sampler.set_epoch(epoch)
-        train_stats, num_updates = train_one_epoch(
+        if first and own_state is not None:
+            set_rng_state(own_state["rng"])
+        else:
+            seed_all(epoch_seed(args.seed, epoch, info.rank))
+        train_loader.sampler.set_epoch(epoch, first * args.batch_size)
+        totals = (position["loss_sum"], position["count"]) if first and info.is_main else (0.0, 0)
+        result = train_one_epoch(
             step_model, criterion, train_loader, optimizer, device, epoch, scaler=scaler, amp_dtype=dtype,
             clip_grad=args.clip_grad, clip_mode=args.clip_mode, model_ema=model_ema, ema_source=model_without_ddp,
             mixup_fn=mixup_fn, lr_scheduler=lr_scheduler, num_updates=num_updates, is_main=info.is_main,
-            print_freq=args.print_freq)
+            print_freq=args.print_freq, first_step=first, steps=steps, totals=totals, stop=stop,
+            cudagraphs=args.compile and args.compile_mode in CUDA_GRAPH_MODES)
+        num_updates = result.num_updates
+        if result.stopped_after is not None:
+            where = f"at epoch {epoch}, step {result.stopped_after} of {steps}"
+            states = gather_objects(checkpoint.rank_state(model_without_ddp, model_ema))
+            saved = None
+            if outputs is not None:
+                saved = checkpoint.save(
+                    args.output_dir, epoch - 1, model_without_ddp, optimizer, lr_scheduler, scaler, model_ema,
+                    vars(args), train_set.classes, max_accuracy,
+                    position={"epoch": epoch, "step": result.stopped_after, "steps": steps,
+                              "loss_sum": result.loss_sum, "count": result.count, "world_size": info.world_size,
+                              "ranks": states})
+            barrier()  # rank 0 has saved before any rank exits
+            raise stop.stopped(f"{where}: {saved} holds the run up to there; {how_to_continue(args, explicit_resume)}"
+                               if saved or not info.is_main else f"{where}; nothing was saved (no --output_dir)")
         lr_scheduler.step(epoch + 1)
         average_bn_statistics(model_without_ddp, info.world_size)
         if model_ema is not None:
             average_bn_statistics(model_ema.module, info.world_size)
         test = evaluate(model_without_ddp, val_loader, device, dtype, num_classes, info.is_main)
-        stats = {"epoch": epoch, "train_loss": train_stats["loss"], "lr": train_stats["lr"],
+        stats = {"epoch": epoch, "train_loss": result.loss, "lr": result.lr,
                  "test_loss": test["loss"], "test_acc1": test["acc1"], "test_acc5": test["acc5"],
                  "test_count": test["count"]}
         if model_ema is not None:
@@ -425,14 +376,28 @@ def run(args) -> dict:
                  f", EMA top-1 {stats['test_acc1_ema']:.2f}%" if model_ema is not None else "",
                  stats["epoch_time"])
         if outputs is not None:
-            checkpoint.save(args.output_dir, epoch, model_without_ddp, optimizer, lr_scheduler, scaler, model_ema,
-                            vars(args), train_set.classes, max_accuracy, test["acc1"] if is_best else None)
+            saved = checkpoint.save(args.output_dir, epoch, model_without_ddp, optimizer, lr_scheduler, scaler,
+                                    model_ema, vars(args), train_set.classes, max_accuracy,
+                                    test["acc1"] if is_best else None)
             outputs.write_epoch(stats)
+            stop.latest = (f"the latest checkpoint is {saved} (end of epoch {epoch}); "
+                           f"{how_to_continue(args, explicit_resume)}")
     total = str(datetime.timedelta(seconds=int(time.time() - t_start)))
     log.info("training time %s, best top-1 %.2f%%", total, max_accuracy)
     if outputs is not None:
         outputs.close()
     return stats
+
+
+def run_entry(args, info: DistInfo, resumed, changes: dict[str, tuple]) -> dict:
+    """This start's entry of ``args.json``."""
+    return {"started": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "command": shlex.join([sys.executable, *sys.argv]), "host": socket.gethostname(),
+            "processes": info.world_size,
+            "resumed_from": (f"{args.resume} (epoch {resumed.start_epoch}, step {resumed.start_step})"
+                             if resumed else None),
+            "changed_options": {k: list(v) for k, v in changes.items()},
+            "options": checkpoint.plain(vars(args))}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,9 +1,11 @@
 """What rank 0 leaves in ``--output_dir``: ``log.txt`` (one JSON line per epoch), TensorBoard scalars
-(``tensorboard/``), ``curves.png`` (loss and accuracy per epoch) and the run's ``args.json``."""
+(``tensorboard/``), ``curves.png`` (loss and accuracy per epoch) and ``args.json``, the options of every run of the
+folder: ``{"runs": [{"started", "command", "host", "processes", "resumed_from", "changed_options", "options"},
+...]}``, one entry per start, a resumed run appended to the runs it continues."""
 from __future__ import annotations
 
 import json
-import os
+import logging
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from wavemsa.errors import InputError  # noqa: E402
+from wavemsa.files import append_text, atomic_write, write_json, write_text  # noqa: E402
+
+log = logging.getLogger("image_classification")
 
 
 def read_log(path: Path) -> list[dict]:
@@ -30,20 +35,38 @@ def read_log(path: Path) -> list[dict]:
     return records
 
 
-class RunOutputs:
-    """Writes the per-epoch records; construct it on rank 0 only."""
+def write_run_history(path: Path, run: dict, resumed: bool) -> list[dict]:
+    """Write ``args.json``: the runs it already lists (when ``resumed``) and ``run``; returns the list. An
+    ``args.json`` that holds one run's options (no ``runs`` list) becomes the first entry."""
+    runs: list = []
+    if resumed and path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError) as err:
+            log.warning("%s is not readable JSON (%s): the run history starts again", path, err)
+            old = None
+        if isinstance(old, dict):
+            runs = old["runs"] if isinstance(old.get("runs"), list) else [{"options": old}]
+    runs.append(run)
+    write_json(path, {"runs": runs}, indent=1)
+    return runs
 
-    def __init__(self, output_dir: str | Path, args_dict: dict, resume_epoch: int | None = None):
+
+class RunOutputs:
+    """Writes the per-epoch records; construct it on rank 0 only. ``run`` is this start's ``args.json`` entry;
+    ``resume_epoch`` the last epoch of the checkpoint a resumed run continues (None: a new run)."""
+
+    def __init__(self, output_dir: str | Path, run: dict, resume_epoch: int | None = None):
         from torch.utils.tensorboard import SummaryWriter
 
         self.dir = Path(output_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        (self.dir / "args.json").write_text(json.dumps(args_dict, indent=1, default=str) + "\n")
+        write_run_history(self.dir / "args.json", run, resume_epoch is not None)
         self.log_path = self.dir / "log.txt"
         if resume_epoch is not None and self.log_path.exists():
             # keep the epochs the checkpoint covers, drop lines of epochs that ran after it
             kept = [r for r in read_log(self.log_path) if r.get("epoch", -1) <= resume_epoch]
-            self.log_path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+            write_text(self.log_path, "".join(json.dumps(r) + "\n" for r in kept))
         elif resume_epoch is None and self.log_path.exists():
             self.log_path.unlink()
         self.tb = SummaryWriter(log_dir=str(self.dir / "tensorboard"), purge_step=(
@@ -56,8 +79,7 @@ class RunOutputs:
 
     def write_epoch(self, stats: dict) -> None:
         """Append ``stats`` to log.txt, add its numbers to TensorBoard and redraw the curves."""
-        with open(self.log_path, "a") as f:
-            f.write(json.dumps(stats) + "\n")
+        append_text(self.log_path, json.dumps(stats) + "\n")
         for k, v in stats.items():
             if k != "epoch" and isinstance(v, (int, float)):
                 self.tb.add_scalar(k, v, stats["epoch"])
@@ -90,8 +112,7 @@ def plot_curves(records: list[dict], path: str | Path) -> None:
     b.legend()
     b.grid(alpha=0.3)
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)

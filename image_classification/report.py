@@ -2,8 +2,6 @@
 the confusion matrix, computed with scikit-learn's ``sklearn.metrics``, as JSON and as a PNG."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -12,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: E402
+
+from wavemsa.files import atomic_write, write_json  # noqa: E402
 
 
 def predictions_from_confusion(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -43,13 +43,11 @@ def per_class_report(confusion: np.ndarray, classes: list[str]) -> dict:
 
 def write_report(report: dict, classes: list[str], out_dir: str | Path, stem: str = "per_class") -> tuple[Path, Path]:
     """Write ``OUT/{stem}.json`` and ``OUT/{stem}.png`` (row-normalised confusion matrix, and per-class
-    precision / recall / F1 when there are at most 60 classes); atomic writes. Returns both paths."""
+    precision / recall / F1 when there are at most 60 classes), each written atomically. Returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out_dir / f"{stem}.json", out_dir / f"{stem}.png"
-    tmp = json_path.with_name(f".{json_path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, json_path)
+    write_json(json_path, report, indent=1)
 
     cm = np.asarray(report["confusion_matrix"], dtype=np.float64)
     rows = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -81,8 +79,8 @@ def write_report(report: dict, classes: list[str], out_dir: str | Path, stem: st
         ax.legend(loc="lower right")
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    tmp_png = png_path.with_name(f".{png_path.name}.{os.getpid()}.tmp.png")
-    fig.savefig(tmp_png, dpi=100)
-    plt.close(fig)
-    os.replace(tmp_png, png_path)
+    try:
+        atomic_write(png_path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
     return json_path, png_path

@@ -22,7 +22,8 @@ from torchvision.transforms import functional as TF
 from wavemsa.errors import InputError
 from wavemsa.token_label import box_fraction
 
-from .data import SafeImageFolder, build_transform, check_same_classes
+from .data import SafeImageFolder, build_transform
+from .folders import check_same_classes
 from .label_maps import Crop, label_path, read_label_map, read_meta, token_targets
 
 PRELOAD_BYTES = 256 * 2**20  # label maps of a dataset whose files take at most this are read once, up front
@@ -68,15 +69,29 @@ class TokenLabelFolder(SafeImageFolder):
         meta = read_meta(self.label_root) or {}
         self.crop_pct = float(meta.get("crop_pct", 1.0))  # the published NFNet-F6 maps: 1.0
         if "classes" in meta:
-            check_same_classes(meta["classes"], self.classes, f"label maps '{self.label_root}' were made for", root)
+            check_same_classes(meta["classes"], self.classes, f"label maps '{self.label_root}' were made for",
+                               self.root)
+        # (top-k, H, W) of every map, when meta.json says (the published maps have no meta.json)
+        self.map_shape = ((int(meta["topk"]), *map(int, meta["grid"])) if isinstance(meta.get("topk"), int)
+                          and isinstance(meta.get("grid"), list) and len(meta["grid"]) == 2 else None)
 
     def label_file(self, index: int):
         return label_path(self.label_root, self.samples[index][0], self.root)
 
+    def read_labels(self, path) -> tuple[torch.Tensor, torch.Tensor]:
+        """One label file (``read_label_map``) whose grid is the one ``meta.json`` gives for every map."""
+        scores, idx = read_label_map(path, len(self.classes))
+        if self.map_shape is not None and tuple(scores.shape) != self.map_shape:
+            k, h, w = self.map_shape
+            raise InputError(f"label map '{path}' holds top-{scores.shape[0]} scores on a {scores.shape[1]}x"
+                             f"{scores.shape[2]} grid, but '{self.label_root}/meta.json' says every map holds "
+                             f"top-{k} on {h}x{w}: the folder mixes maps of different settings; rebuild it with "
+                             "make_token_labels.py --overwrite")
+        return scores, idx
+
     def make_sample(self, index: int, image):
         tensor, crop = self.augment(image)
-        scores, idx = self.cache[index] if self.cache is not None else read_label_map(self.label_file(index),
-                                                                                    len(self.classes))
+        scores, idx = self.cache[index] if self.cache is not None else self.read_labels(self.label_file(index))
         return tensor, token_targets(scores, idx, len(self.classes), crop, self.size, self.smoothing, self.crop_pct)
 
     def check_labels(self) -> None:
@@ -89,9 +104,9 @@ class TokenLabelFolder(SafeImageFolder):
             raise InputError(f"{len(missing)} of {len(self.samples)} training images of '{self.root}' have no label "
                              f"map in '{self.label_root}', e.g. '{missing[0]}' (make them with "
                              "image_classification/make_token_labels.py; see datasets/README.md)")
-        read_label_map(files[0], len(self.classes))
+        self.read_labels(files[0])
         if len(files) * os.path.getsize(files[0]) <= PRELOAD_BYTES:
-            self.cache = [read_label_map(f, len(self.classes)) for f in files]
+            self.cache = [self.read_labels(f) for f in files]
 
 
 class TrainForward(nn.Module):

@@ -1,6 +1,7 @@
 """Classification trainer end to end in subprocesses: 2-process gloo training and evaluation through both
-launchers; runs killed after their first epoch then resumed, compared with uninterrupted runs (one process,
-and two processes with token labelling); bf16 autocast and torch.compile on the CPU."""
+launchers; runs killed after their first epoch, or stopped inside an epoch by a scheduler's SIGUSR1, then resumed,
+compared with uninterrupted runs (one process, and two processes with token labelling); bf16 autocast and
+torch.compile on the CPU."""
 from __future__ import annotations
 
 import json
@@ -70,7 +71,7 @@ def test_two_process_gloo_training_and_evaluation(data, tmp_path):
     (rec,) = records(out)
     assert LOG_KEYS <= set(rec) and rec["epoch"] == 0
     ckpt = torch.load(out / "checkpoint.pth", weights_only=True)
-    assert {"model", "model_ema", "optimizer", "lr_scheduler", "scaler", "epoch", "args", "rng"} <= set(ckpt)
+    assert {"model", "model_ema", "optimizer", "lr_scheduler", "scaler", "epoch", "args", "classes"} <= set(ckpt)
     assert ckpt["epoch"] == 0 and ckpt["args"]["model"] == "wavemsa_t"
     assert (out / "best.pth").is_file() and (out / "curves.png").stat().st_size > 0
     assert any((out / "tensorboard").iterdir())
@@ -122,14 +123,64 @@ def assert_same_run(straight: Path, resumed: Path, keys: tuple[str, ...], parts:
             torch.testing.assert_close(cb[part][k], v, rtol=1e-5, atol=1e-7, msg=f"{part}.{k}")
 
 
+def worker_pid(launcher: subprocess.Popen, rank: int) -> int:
+    """The pid of the worker of ``rank`` that torchrun (``launcher``) started."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            environ = (entry / "environ").read_bytes().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == launcher.pid and f"RANK={rank}".encode() in environ:
+            return int(entry.name)
+    raise AssertionError(f"no worker of rank {rank} under pid {launcher.pid}")
+
+
+def stop_inside_epoch(cmd: list[str], out: Path, marker: str, rank: int | None = None) -> tuple[dict, int, str]:
+    """Start ``cmd`` writing to ``out``, send SIGUSR1 (a cluster scheduler's warning) once its output shows
+    ``marker`` (to the worker of ``rank`` under a launcher, else to the trainer) and check that it stopped inside
+    the epoch with its checkpoint and one line; returns the checkpoint's position, the exit status and the output."""
+    proc = subprocess.Popen([*cmd, "--output_dir", str(out), "--print-freq", "1"], cwd=ROOT, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines, sent = [], False
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if marker in line and not sent:
+                os.kill(proc.pid if rank is None else worker_pid(proc, rank), signal.SIGUSR1)
+                sent = True
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    output = "".join(lines)
+    assert sent, output[-3000:]
+    position = torch.load(out / "checkpoint.pth", weights_only=True)["position"]
+    assert position["epoch"] == 1 and 0 < position["step"] < position["steps"], output[-3000:]
+    assert (f"main.py: training interrupted by SIGUSR1 at epoch 1, step {position['step']} of {position['steps']}: "
+            f"{out / 'checkpoint.pth'} holds the run up to there") in output, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    return position, proc.returncode, output
+
+
 def test_killed_run_resumes_to_the_same_result(data, tmp_path):
+    """Killed (SIGKILL) after epoch 0, or stopped inside epoch 1 by SIGUSR1: resumed with --auto-resume, the run
+    ends with the weights and figures of an uninterrupted one."""
     cmd = [sys.executable, str(MAIN), *RECIPE, "--epochs", "2", "--data-path", str(data)]
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight, killed, stopped = tmp_path / "straight", tmp_path / "killed", tmp_path / "stopped"
     run([*cmd, "--output_dir", str(straight)])
     kill_after_first_epoch(cmd, killed)
     run([*cmd, "--output_dir", str(killed), "--auto-resume"])
-    assert_same_run(straight, killed, ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema"),
-                    ("model", "model_ema"))
+    keys = ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema")
+    assert_same_run(straight, killed, keys, ("model", "model_ema"))
+    position, code, _ = stop_inside_epoch(cmd, stopped, "epoch 1 [3/7]")
+    assert code == 128 + signal.SIGUSR1 and position["world_size"] == 1 and len(position["ranks"]) == 1
+    assert [r["epoch"] for r in records(stopped)] == [0]
+    run([*cmd, "--output_dir", str(stopped), "--auto-resume"])
+    assert_same_run(straight, stopped, keys, ("model", "model_ema"))
 
 
 @pytest.fixture(scope="module")
@@ -154,25 +205,34 @@ def token_data(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result(token_data, tmp_path):
-    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0 and
+    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0, or stopped
+    inside epoch 1 by a SIGUSR1 that reaches rank 1 only (both ranks stop at the same step, rank 0 saves each
+    rank's state; launched by python -m wavemsa.torchrun, which ends with the workers' status and one line), and
     resumed, it ends where an uninterrupted 2-process run ends."""
     data, labels = token_data
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(MAIN),
-           "--model", "wavemsa_t", "--input-size", "64", "--batch-size", "4", "--device", "cpu", "--epochs", "2",
+           "--model", "wavemsa_t", "--input-size", "64", "--batch-size", "2", "--device", "cpu", "--epochs", "2",
            "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "1", "--num_workers", "1",
            "--data-path", str(data), "--token-label", "--token-label-data", str(labels), "--token-label-size", "2",
            "--train-interpolation", "random", "--no-repeated-aug", "--model-ema", "--model-ema-decay", "0.9"]
-    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight, killed, stopped = tmp_path / "straight", tmp_path / "killed", tmp_path / "stopped"
     p = run([*cmd, "--output_dir", str(straight)], timeout=400)
     assert "rank 0 finished" in p.stdout + p.stderr and "rank 1 finished" in p.stdout + p.stderr
     ckpt = torch.load(straight / "checkpoint.pth", weights_only=True)
     assert {"aux_head.weight", "head.weight"} <= set(ckpt["model"]) and not any(
         k.startswith(("module.", "model.")) for k in ckpt["model"])  # the plain model's keys
     assert all(r["test_count"] == 10 for r in records(straight))
+    keys = ("train_loss", "test_loss", "test_acc1", "lr", "test_loss_ema")
     kill_after_first_epoch(cmd, killed)
     run([*cmd, "--output_dir", str(killed), "--auto-resume"], timeout=400)
-    assert_same_run(straight, killed, ("train_loss", "test_loss", "test_acc1", "lr", "test_loss_ema"),
-                    ("model", "model_ema"))
+    assert_same_run(straight, killed, keys, ("model", "model_ema"))
+    launcher = cmd.index("torch.distributed.run")
+    position, code, output = stop_inside_epoch([*cmd[:launcher], "wavemsa.torchrun", *cmd[launcher + 1:]], stopped,
+                                               "epoch 1 [2/5]", rank=1)
+    assert position["world_size"] == 2 and len(position["ranks"]) == 2
+    assert code == 138 and "torchrun: the workers interrupted (SIGUSR1), exit status 138" in output
+    run([*cmd, "--output_dir", str(stopped), "--auto-resume"], timeout=400)
+    assert_same_run(straight, stopped, keys, ("model", "model_ema"))
 
 
 def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
@@ -191,7 +251,7 @@ def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
     first = records(tmp_path / "out")
     losses = [r["train_loss"] for r in first]
     assert all(map(math.isfinite, losses)) and losses[-1] < 0.6 * losses[0], losses
-    ic_main.main([*argv, "--epochs", "4", "--auto-resume"])
+    ic_main.main([*argv, "--epochs", "4", "--auto-resume", "--allow-changed-options"])  # a longer schedule
     after = records(tmp_path / "out")
     assert [r["epoch"] for r in after] == list(range(4)) and after[:3] == first
     assert math.isfinite(after[3]["train_loss"]) and after[3]["train_loss"] < 0.6 * losses[0]

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .files import write_json
+
 __all__ = ["machine_info", "git_info", "make_record", "write_record"]
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,12 +94,7 @@ def make_record(metrics: dict[str, Any], name: str = "", command: str | None = N
 
 def write_record(path: str | Path, metrics: dict[str, Any], **kwargs: Any) -> Path:
     """Write :func:`make_record` as JSON to ``path`` atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(make_record(metrics, **kwargs), indent=1, default=str) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_json(path, make_record(metrics, **kwargs), indent=1)
 
 
 def main(argv: list[str] | None = None) -> None:
