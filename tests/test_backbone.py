@@ -4,6 +4,7 @@ import timm
 import torch
 
 from wavemsa.backbone import WaveFormerBackbone
+from wavemsa.errors import InputError
 
 
 def test_multiscale_outputs_and_channels():
@@ -41,11 +42,15 @@ def test_init_cfg_loads_classification_checkpoint(tmp_path):
 
 
 def test_wrong_checkpoint_is_a_clear_error(tmp_path):
+    """init_weights (the OpenMMLab runner calls it before training) names the config key and the file in an
+    InputError: one line from the project's tools, the same message from the frameworks' own."""
     path = tmp_path / "s.pth"
     torch.save(timm.create_model("wavemsa_s").state_dict(), path)
-    backbone = WaveFormerBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(path)))
-    with pytest.raises(ValueError, match=r"s\.pth.*shape mismatch"):
-        backbone.init_weights()
+    for checkpoint, message in [(path, r"checkpoint .*s\.pth does not fit WaveFormerBackbone .*shape mismatch"),
+                                (tmp_path / "absent.pth", r"checkpoint not found: .*absent\.pth")]:
+        backbone = WaveFormerBackbone("t", init_cfg=dict(type="Pretrained", checkpoint=str(checkpoint)))
+        with pytest.raises(InputError, match=r"^model\.backbone\.init_cfg: " + message):
+            backbone.init_weights()
     with pytest.raises(ValueError, match="unknown WaveFormer arch"):
         WaveFormerBackbone("xl")
 

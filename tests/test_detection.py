@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from mmengine.dataset import pseudo_collate  # noqa: E402
 from mmengine.optim import build_optim_wrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-import wavemsa_det  # noqa: E402  (registers the backbone; installed by make install)
+import wavemsa_det  # noqa: E402, F401  (registers the backbone, CheckedCocoDataset; installed by make install)
 from wavemsa.errors import InputError  # noqa: E402
 from wavemsa.mm import evaluate, train  # noqa: E402
 from wavemsa.mm.device import adapt_to_device  # noqa: E402
@@ -163,22 +164,20 @@ def test_missing_annotation_file_is_named(tmp_path):
         _train(_demo_args(tmp_path / "empty", tmp_path))
 
 
-def test_listed_but_absent_image_is_named(coco_digits, tmp_path):
-    def add_ghost(coco):
-        coco["images"].append({"id": 999, "file_name": "ghost_000999.jpg", "height": 100, "width": 100})
+def test_category_id_out_of_range_is_named_by_mmengines_own_runner(coco_digits, tmp_path):
+    """The check lives in the config's dataset (CheckedCocoDataset): MMDetection's own tools/train.py, which is
+    Runner.from_cfg(cfg).train(), gets it without the project's entry point."""
+    from mmengine.runner import Runner
 
-    root = _broken_copy(coco_digits, tmp_path / "d", add_ghost)
-    with pytest.raises(InputError, match=r"instances_train\.json: 1 listed image.*ghost_000999\.jpg"):
-        _train(_demo_args(root, tmp_path))
-
-
-def test_category_id_out_of_range_is_named(coco_digits, tmp_path):
     def bad_category(coco):
         coco["annotations"][0]["category_id"] = 99
 
-    root = _broken_copy(coco_digits, tmp_path / "d", bad_category)
+    cfg = _demo_config(_broken_copy(coco_digits, tmp_path / "d", bad_category))
+    cfg.work_dir = str(tmp_path / "work")
+    runner = Runner.from_cfg(cfg)
     with pytest.raises(InputError, match=r"instances_train\.json: annotation id 1 .*category_id 99"):
-        _train(_demo_args(root, tmp_path))
+        runner.train()
+    assert not list((tmp_path / "work").glob("epoch_*.pth"))
 
 
 def test_classes_missing_from_annotation_file_are_named(coco_digits, tmp_path):
@@ -208,35 +207,49 @@ def _duplicate_first_image_id(coco):
     coco["images"][1]["id"] = coco["images"][0]["id"]  # its annotations now point at another file
 
 
+BOX_PIPELINE = [dict(type="LoadImageFromFile"), dict(type="LoadAnnotations", with_bbox=True),
+                dict(type="PackDetInputs")]
+
+
+def _checked(root: Path, split: str = "train", test_mode: bool = False, pipeline: list = BOX_PIPELINE):
+    """The plug-in's CheckedCocoDataset on a split of ``root`` (the digit classes)."""
+    init_default_scope("mmdet")
+    return DATASETS.build(dict(type="CheckedCocoDataset", data_root=str(root), test_mode=test_mode,
+                               ann_file=f"annotations/instances_{split}.json", data_prefix=dict(img=f"{split}/"),
+                               metainfo=dict(classes=DIGITS), filter_cfg=dict(filter_empty_gt=False),
+                               pipeline=pipeline))
+
+
 @pytest.mark.parametrize("edit, message", [
     (_set("categories.0.id", KeyError), r"categories\[0\] has no 'id'"),
     (_set("images.0.file_name", KeyError), r"images\[0\] has no 'file_name'"),
-    (_duplicate_first_image_id, "image id .* is listed twice in 'images'"),  # was: a silently lower mAP
-    (_set("images.0.width", 0), "has width 0, height"),  # was: pycocotools hung in evaluation
+    (_duplicate_first_image_id, "image id .* is listed twice in 'images'"),  # a silently lower mAP otherwise
+    (_set("images.0.width", 0), "has width 0, height"),  # pycocotools hangs in evaluation otherwise
     (_set("annotations.0", 5), r"annotations\[0\] is 5, not an object"),
     (_set("annotations.1.id", 1), "annotation id 1 is listed twice"),
-    (_set("annotations.0.bbox", [1.0, 2.0, float("nan"), 3.0]), r"has bbox \[1.0, 2.0, nan, 3.0\]"),  # mAP went up
+    (_set("annotations.0.bbox", [1.0, 2.0, float("nan"), 3.0]), r"has bbox \[1.0, 2.0, nan, 3.0\]"),  # mAP up
     (_set("annotations.0.area", "big"), "has area 'big'; expected a number"),
     (_set("annotations.0.segmentation", [[1, 2, 3, 4]]), "with at least 3 points"),
     (_set("images", []), "'images' is empty"),
+    (lambda coco: coco["images"].append({"id": 999, "file_name": "ghost.jpg", "height": 100, "width": 100}),
+     r"1 listed image\(s\) not found in .*/train/: ghost\.jpg"),
 ], ids=["category-id", "file-name", "duplicate-image", "zero-width", "not-object", "duplicate-annotation", "nan-box",
-        "area", "polygon", "no-images"])
+        "area", "polygon", "no-images", "absent-image"])
 def test_malformed_coco_entries_are_named(coco_digits, tmp_path, edit, message):
     root = _broken_copy(coco_digits, tmp_path / "d", edit)
     with pytest.raises(InputError, match=r"instances_train\.json: (.* )?" + message):
-        wavemsa_det.check_coco_annotations(str(root / "annotations" / "instances_train.json"), str(root / "train"))
+        _checked(root)
 
 
 def test_an_evaluation_set_with_nothing_to_score_is_refused(coco_digits, tmp_path):
-    """every COCO metric would be -1 (was reported as a result, exit 0)"""
+    """every COCO metric would be -1 (a result, exit 0, otherwise)"""
     root = _broken_copy(coco_digits, tmp_path / "d", _set("annotations", []))
-    ann = str(root / "annotations" / "instances_train.json")
-    assert wavemsa_det.check_coco_annotations(ann)["annotations"] == 0  # training on negatives alone is allowed
+    assert len(_checked(root)) == 12  # training on negatives alone is allowed
     with pytest.raises(InputError, match="no annotation to evaluate against"):
-        wavemsa_det.check_coco_annotations(ann, evaluated=True)
+        _checked(root, test_mode=True)
 
 
-def test_annotations_mmdet_drops_are_counted_once(coco_digits, tmp_path):
+def test_annotations_mmdet_drops_are_counted_in_one_warning(coco_digits, tmp_path):
     def degenerate(coco):
         anns = coco["annotations"]
         anns[0]["bbox"][2] = 0  # zero width
@@ -245,11 +258,10 @@ def test_annotations_mmdet_drops_are_counted_once(coco_digits, tmp_path):
         anns[2]["bbox"][:2] = [image["width"] + 5, 0]  # entirely right of the image
 
     root = _broken_copy(coco_digits, tmp_path / "d", degenerate)
-    cfg = _demo_config(root)
     with pytest.warns(UserWarning) as caught:
-        wavemsa_det.check_dataset_cfgs(cfg, ("train", "val", "test"))
+        _checked(root)
     texts = [str(w.message) for w in caught if "mmdet will drop" in str(w.message)]
-    assert len(texts) == 1, texts  # once, for the train file (val and test share a clean one)
+    assert len(texts) == 1, texts
     assert "instances_train.json: mmdet will drop 3 of" in texts[0]
     assert "box outside the image: ids 3" in texts[0] and "width or height below 1 px: ids 1, 2" in texts[0]
 
@@ -263,9 +275,36 @@ def test_mask_config_rejects_annotations_without_masks(coco_digits, tmp_path):
     with pytest.raises(InputError, match=r"instances_train\.json: 2 annotation\(s\) have no 'segmentation' "
                                          r"\(ids 1, 2\), but the config trains or evaluates masks"):
         _train(_demo_args(root, tmp_path))
-    # a box-only pipeline accepts them
-    report = wavemsa_det.check_coco_annotations(str(root / "annotations" / "instances_train.json"))
-    assert report["annotations"] > 2 and report["dropped"] == {}
+    assert len(_checked(root)) == 12  # a box-only pipeline accepts them
+
+
+@pytest.mark.parametrize("damage", ["text", "truncated"])
+def test_an_undecodable_image_is_named_in_one_line(coco_digits, tmp_path, damage):
+    """A text file named .jpg, a JPEG cut in half: mmcv's loader alone stops with 'AssertionError: failed to load
+    image' (or a decoder's traceback) inside a loader worker; the checked dataset names the file in one line, from
+    a worker too."""
+    import shutil
+
+    from torch.utils.data import DataLoader
+
+    from wavemsa.errors import own_message
+
+    root = tmp_path / "d"
+    shutil.copytree(coco_digits, root)
+    ds = _checked(root)
+    index = next(i for i in range(len(ds)) if ds.get_data_info(i)["img_path"].endswith("000002.jpg"))
+    victim = Path(ds.get_data_info(index)["img_path"])
+    data = victim.read_bytes()
+    victim.write_bytes(b"not an image\n" if damage == "text" else data[: len(data) // 2])
+    ds[index - 1]  # the others load
+    message = rf"image {victim}: not a decodable image \((UnidentifiedImageError|OSError): "
+    with pytest.raises(InputError, match=message):
+        ds[index]
+    batches = iter(DataLoader(ds, batch_size=1, sampler=[index], num_workers=1, collate_fn=pseudo_collate))
+    with pytest.raises(InputError) as caught:
+        next(batches)
+    assert next(batches, None) is None  # the sampler is spent: the worker stops
+    assert re.match(message, own_message(caught.value))  # what the entry points print
 
 
 def _demo_config(root: Path) -> Config:
@@ -294,18 +333,15 @@ def test_wrong_backbone_checkpoint_is_named(coco_digits, tmp_path):
     with pytest.raises(InputError, match=r"model\.backbone\.init_cfg: checkpoint .*wavemsa_s\.pth does not fit "
                                          r"WaveFormerBackbone .*shape mismatch: stages\."):
         _train([*_demo_args(coco_digits, tmp_path), "--pretrained", str(path)])
-    no_ema = tmp_path / "no_ema.pth"
-    _save_classifier(no_ema)
-    ema_config = tmp_path / "ema_config.py"  # a config that says EMA
-    ema_config.write_text(f"_base_ = '{DEMO_CONFIG}'\nmodel = dict(backbone=dict(init_cfg=dict(\n"
-                          f"    _delete_=True, type='Pretrained', checkpoint='{no_ema}', use_ema=True)))\n")
-    with pytest.raises(InputError, match=r"model\.backbone\.init_cfg: .*no_ema\.pth: use_ema=True but the "
-                                         r"checkpoint has no 'model_ema'"):
-        _train([str(ema_config), *_demo_args(coco_digits, tmp_path)[1:]])
+    # use_ema=True on a checkpoint without EMA weights: test_convert_classification_checkpoint_and_use_ema
 
 
 def test_test_py_refuses_checkpoints_that_do_not_fit_the_detector(coco_digits, tmp_path):
-    """A classification checkpoint given to test.py used to evaluate random weights (mAP 0.000, exit 0)."""
+    """mmengine loads checkpoints with strict=False: a classification checkpoint given to test.py would be an
+    evaluation of random weights (mAP 0.000, exit 0). CheckpointFitHook (the configs' custom_hooks) refuses it,
+    for MMDetection's own test.py (Runner.from_cfg(cfg).test() with load_from set) too."""
+    from mmengine.runner import Runner
+
     cls_ckpt = tmp_path / "best.pth"
     _save_classifier(cls_ckpt)
     args = ["--data-root", str(coco_digits), "--work-dir", str(tmp_path / "w")]
@@ -316,16 +352,17 @@ def test_test_py_refuses_checkpoints_that_do_not_fit_the_detector(coco_digits, t
     detector = MODELS.build(Config.fromfile(str(DEMO_CONFIG)).model)
     partial = {k: v for k, v in detector.state_dict().items() if not k.startswith("roi_head.mask_head")}
     torch.save({"meta": {}, "state_dict": partial}, tmp_path / "no_mask_head.pth")
+    cfg = _demo_config(coco_digits)
+    cfg.merge_from_dict(dict(work_dir=str(tmp_path / "w2"), load_from=str(tmp_path / "no_mask_head.pth")))
     with pytest.raises(InputError, match=r"no_mask_head\.pth does not fit MaskRCNN: \d+ of \d+ weights missing: "
                                          r"roi_head\.mask_head\."):
-        evaluate.main([str(DEMO_CONFIG), str(tmp_path / "no_mask_head.pth"), *args], "detection")
+        Runner.from_cfg(cfg).test()
 
 
 # ---------------------------------------------------------------- checkpoint conversion, EMA
 
 def test_convert_classification_checkpoint_and_use_ema(tmp_path, monkeypatch):
     from wavemsa.mm import convert
-    from wavemsa.mm.checkpoint import check_pretrained_backbones
 
     src = tmp_path / "cls.pth"
     states = _save_classifier(src, ema=True)
@@ -337,7 +374,7 @@ def test_convert_classification_checkpoint_and_use_ema(tmp_path, monkeypatch):
         cfg = Config.fromfile(str(DEMO_CONFIG))
         cfg.model.backbone.init_cfg = dict(type="Pretrained", checkpoint=str(checkpoint), use_ema=use_ema)
         model = MODELS.build(cfg.model)
-        check_pretrained_backbones(model)  # what train.py does before the runner starts
+        model.init_weights()  # what the runner does before training
         return model
 
     monkeypatch.chdir(tmp_path)
@@ -355,8 +392,9 @@ def test_convert_classification_checkpoint_and_use_ema(tmp_path, monkeypatch):
                 torch.testing.assert_close(model.backbone.state_dict()[key], ref[key])
     assert dst == os.path.join("pretrained", "wavemsa_t_in1k.pth")  # the agreed name by default
     assert sorted(os.listdir(tmp_path / "pretrained")) == ["wavemsa_t_in1k.pth"]  # atomic: no temp file left
-    with pytest.raises(InputError, match=r"plain\.pth: use_ema=True but the checkpoint has no 'model_ema'"):
-        detector(tmp_path / "plain.pth", True)
+    with pytest.raises(InputError, match=r"^model\.backbone\.init_cfg: .*plain\.pth: use_ema=True but the "
+                                         r"checkpoint has no 'model_ema'"):
+        detector(tmp_path / "plain.pth", True)  # init_weights, as the runner calls it before training
     with pytest.raises(InputError, match="no 'model_ema'"):
         convert.main([str(tmp_path / "plain.pth"), str(tmp_path / "x.pth"), "--ema"])
 

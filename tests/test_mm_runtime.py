@@ -48,7 +48,7 @@ def test_cfg_options_must_extend_existing_keys(tmp_path):
             (DET_DEMO, "train_cgf.max_epochs=1", r"--cfg-options train_cgf\.max_epochs: the config has no 'train_cgf'"),
             (SEG_DEMO, "model.bakbone.arch=s", r"the config has no 'model\.bakbone'"),
             (DET_DEMO, "model.backbone.init_cfg.use_ema=True", r"'model\.backbone\.init_cfg' is None in the config"),
-            # the backbone's settings after the options (these were a TypeError / ValueError inside the registry)
+            # the backbone's settings after the options (inside the registry: a TypeError / ValueError)
             (DET_DEMO, "model.backbone.arc=s", r"model\.backbone: got an unexpected keyword argument 'arc'"),
             (SEG_DEMO, "model.backbone.arch=x", r"model\.backbone\.arch='x': not one of t, s, b, l"),
             (SEG_DEMO, "model.backbone.wave_stages=5", r"model\.backbone\.wave_stages=5: must be in \[0, 4\]")]:
@@ -143,11 +143,15 @@ def test_checkpoint_must_cover_the_model(tmp_path):
 
 
 def test_known_bad_input_is_one_line_with_exit_status_2(tmp_path):
-    """As a user runs it: a truncated checkpoint given to the detection test.py."""
+    """As a user runs it: a truncated checkpoint given to the detection test.py (CheckpointFitHook reads it)."""
+    sys.path.insert(0, str(ROOT / "datasets"))
+    from make_coco import make_coco
+
+    make_coco(tmp_path / "coco", num_train=1, num_val=4, seed=3, min_size=96, max_size=128, max_objects=3)
     bad = tmp_path / "epoch_4.pth"
     bad.write_bytes(b"PK\x03\x04 truncated")
     proc = subprocess.run([sys.executable, str(ROOT / "object_detection/tools/test.py"), str(DET_DEMO), str(bad),
-                           "--work-dir", str(tmp_path / "w"), "--no-data-check"],
+                           "--work-dir", str(tmp_path / "w"), "--data-root", str(tmp_path / "coco")],
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 2, proc.stderr[-3000:]

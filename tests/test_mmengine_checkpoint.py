@@ -17,7 +17,7 @@ pytest.importorskip("mmengine", reason="the OpenMMLab stack is not installed (ma
 from mmengine.logging import MessageHub  # noqa: E402
 from mmengine.runner.checkpoint import _load_checkpoint, save_checkpoint  # noqa: E402
 
-from wavemsa.mm.checkpoint import mmengine_safe_globals  # noqa: E402
+from wavemsa.mm.checkpoint import allow_mmengine_checkpoints, read_weights  # noqa: E402
 
 
 class _Exploit:
@@ -53,8 +53,8 @@ def test_an_mmengine_checkpoint_given_as_backbone_weights_is_named_as_such(tmp_p
 
 def test_mmengine_checkpoint_loads_weights_only(tmp_path):
     path = _mmengine_checkpoint(tmp_path / "iter_7.pth", "test_mmengine_checkpoint_saved")
-    with mmengine_safe_globals():
-        ckpt = _load_checkpoint(str(path), map_location="cpu")  # mmengine's loader, torch.load's default
+    allow_mmengine_checkpoints()  # what the plug-ins do on import
+    ckpt = _load_checkpoint(str(path), map_location="cpu")  # mmengine's loader, torch.load's default
     torch.testing.assert_close(ckpt["state_dict"]["w"], torch.ones(3))
     restored = MessageHub.get_instance("test_mmengine_checkpoint_restored")
     restored.load_state_dict(ckpt["message_hub"])
@@ -98,12 +98,10 @@ def test_plugin_allows_exactly_mmengine_classes(tmp_path, plugin):
     assert proc.returncode == 0 and proc.stdout.strip().endswith("ok"), proc.stderr[-3000:]
 
 
-def test_temporary_allow_list_keeps_the_plugins(tmp_path):
-    """torch's safe_globals context removes its list on exit: ours must not withdraw what a plug-in allowed."""
-    from wavemsa.mm.checkpoint import allow_mmengine_checkpoints, read_weights
-
-    path = _mmengine_checkpoint(tmp_path / "iter_7.pth", "test_temporary_allow_list")
+def test_read_weights_takes_the_weights_of_an_mmengine_checkpoint(tmp_path):
+    """What CheckpointFitHook compares with the model: the state dict, read with weights_only=True."""
+    path = _mmengine_checkpoint(tmp_path / "iter_7.pth", "test_read_weights")
     allow_mmengine_checkpoints()
-    read_weights(path)  # enters and leaves mmengine_safe_globals()
-    assert torch.load(path, weights_only=True)["meta"] == {"iter": 7}
-
+    weights = read_weights(path)
+    assert list(weights) == ["w"]
+    torch.testing.assert_close(weights["w"], torch.ones(3))

@@ -249,7 +249,7 @@ def test_label_beyond_classes_names_the_file(ade_copy: Path, cls: str, bad_value
 
 
 def test_rgb_label_map_is_refused_before_training(ade_copy: Path, tmp_path: Path):
-    """An RGB label PNG used to stop at the first loss with a tensor-stacking error."""
+    """An RGB label PNG would stop mmseg alone at the first loss with a tensor-stacking error."""
     ann = ade_copy / "annotations" / "training" / "ADE_train_00000005.png"
     Image.open(ann).convert("RGB").save(ann)
     with pytest.raises(InputError, match=r"1 label map\(s\) are not single-channel: .*ADE_train_00000005\.png "
@@ -261,9 +261,65 @@ def test_rgb_label_map_is_refused_before_training(ade_copy: Path, tmp_path: Path
     assert not list((tmp_path / "work").glob("iter_*.pth"))
 
 
+def test_a_jpeg_label_map_under_a_png_name_is_refused_by_mmsegs_own_runner(ade_copy: Path, tmp_path: Path):
+    """A label map saved as JPEG (a lossy save under a .png name): PIL reads it, mmseg trains on class ids changed
+    along every edge without a word. CheckedADE20KDataset reads the format from the content and refuses it, for
+    MMSegmentation's own tools/train.py (Runner.from_cfg(cfg).train()) too."""
+    from mmengine.runner import Runner
+
+    ann = ade_copy / "annotations" / "training" / "ADE_train_00000004.png"
+    seg = np.asarray(Image.open(ann))
+    Image.fromarray(seg).save(ann, format="JPEG", quality=90)
+    assert (np.asarray(Image.open(ann)) != seg).mean() > 0.01  # what the lossy save did to the class ids
+    cfg = Config.fromfile(str(small_config(DEMO_CONFIGS[0], ade_copy, tmp_path)))
+    cfg.work_dir = str(tmp_path / "work")
+    runner = Runner.from_cfg(cfg)
+    with pytest.raises(InputError, match=r"1 label map\(s\) are not PNG/BMP/TIFF data: .*ADE_train_00000004\.png "
+                                         r"\(JPEG\) .*save label maps as PNG"):
+        runner.train()
+
+
+def test_ignored_pixels_meet_the_demo_class_weights(ade_copy: Path):
+    """Raw 0 ('other') and 255 in a label map are ignored pixels (255 after reduce_zero_label), valid for
+    CheckSegMap; the demo's class-weighted loss takes them too (mmseg's CrossEntropyLoss with class_weight stops
+    with 'IndexError: index 255 is out of bounds') and averages over the other pixels as torch does."""
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    ann = ade_copy / "annotations" / "training" / "ADE_train_00000001.png"
+    seg = np.asarray(Image.open(ann)).copy()
+    seg[:4], seg[-4:] = 0, 255
+    Image.fromarray(seg).save(ann)
+    label = _dataset(ade_copy)[0]["data_samples"].gt_sem_seg.data.long()  # through CheckSegMap, (1, H, W)
+    assert (label == 255).sum() == 8 * SIZE and (label < 11).sum() == (SIZE - 8) * SIZE
+    cfg = Config.fromfile(str(DEMO_CONFIGS[0]))
+    init_default_scope("mmseg")
+    logits = torch.randn(1, 11, SIZE, SIZE)
+    for head in (cfg.model.decode_head, cfg.model.auxiliary_head):
+        loss = MODELS.build(head.loss_decode)(logits, label, ignore_index=255)
+        expected = torch.nn.functional.cross_entropy(logits, label, weight=torch.tensor(cfg.class_weight),
+                                                     ignore_index=255)
+        torch.testing.assert_close(loss, head.loss_decode.loss_weight * expected)
+
+
+@pytest.mark.parametrize("victim", ["images/training/ADE_train_00000003.jpg",
+                                    "annotations/training/ADE_train_00000003.png"])
+def test_an_undecodable_image_or_label_map_is_named(ade_copy: Path, victim: str):
+    """A text file named .jpg, a label PNG cut short: one line naming the file when the sample is loaded (mmcv's
+    loader alone: 'AssertionError: failed to load image', or PIL's 'image file is truncated' traceback)."""
+    path = ade_copy / victim
+    data = path.read_bytes()
+    path.write_bytes(b"not an image\n" if path.suffix == ".jpg" else data[: len(data) // 2])
+    ds = _dataset(ade_copy)
+    ds[1]  # the others load
+    what = "image" if path.suffix == ".jpg" else "label map"
+    with pytest.raises(InputError, match=rf"{what} {path}: not a decodable image"):
+        ds[2]
+
+
 def test_sixteen_bit_and_unreadable_label_maps_are_refused_before_training(ade_copy: Path):
-    """A 16-bit label PNG with ids above 255 was cast to 8 bits by mmseg (257 read as class 1, mIoU unchanged);
-    a label file that is not an image was a PIL traceback. 16-bit maps with ids <= 255 stay accepted."""
+    """mmseg alone casts a 16-bit label PNG to 8 bits (an id of 257 read as class 1, the mIoU unchanged) and stops
+    at a label file that is not an image with a PIL traceback. 16-bit maps with ids <= 255 are accepted."""
     ann = ade_copy / "annotations" / "training" / "ADE_train_00000005.png"
     seg = np.asarray(Image.open(ann)).astype(np.uint16)
     Image.fromarray(seg).save(ann)  # 16-bit grey, same ids
@@ -296,7 +352,7 @@ def test_test_py_refuses_a_truncated_or_foreign_checkpoint(ade_root: Path, tmp_p
     torch.save({"state_dict": {"w": torch.ones(1000)}}, truncated)
     truncated.write_bytes(truncated.read_bytes()[:500])
     with pytest.raises(InputError, match=r"iter_800\.pth: not a readable PyTorch checkpoint"):
-        evaluate.main([str(small), str(truncated)], "segmentation")
+        evaluate.main([str(small), str(truncated), "--work-dir", str(tmp_path / "w")], "segmentation")
     cls_ckpt = tmp_path / "best.pth"
     torch.save({"model": timm.create_model("wavemsa_t", num_classes=10).state_dict()}, cls_ckpt)
     with pytest.raises(InputError, match=r"best\.pth holds none of the \d+ weights of EncoderDecoder"):

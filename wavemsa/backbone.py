@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load_state_dict, load_weights
+from .errors import InputError
 from .waveformer import ARCH_SETTINGS, WaveFormer
 
 _HEAD_PREFIXES = ("head.", "aux_head.", "post_blocks.", "norm.")
@@ -65,15 +66,22 @@ class WaveFormerBackbone(WaveFormer):
         self._freeze_stages()
 
     def init_weights(self) -> None:
-        """Load ``init_cfg``'s pretrained classification weights (called by the OpenMMLab runner)."""
+        """Load ``init_cfg``'s pretrained classification weights (the OpenMMLab runner calls this before training).
+
+        A missing, unreadable or mismatched file, or ``use_ema=True`` on a file without EMA weights, is an
+        :class:`~wavemsa.errors.InputError` naming ``model.backbone.init_cfg`` and the file."""
         cfg = self.init_cfg
         if not cfg:
             return
         if cfg.get("type") != "Pretrained" or "checkpoint" not in cfg:
-            raise ValueError(f"WaveFormerBackbone supports init_cfg=dict(type='Pretrained', checkpoint=...), got {cfg}")
+            raise InputError(f"model.backbone.init_cfg: WaveFormerBackbone supports dict(type='Pretrained', "
+                             f"checkpoint=...), got {cfg}")
         path = cfg["checkpoint"]
-        self.load_pretrained(load_state_dict(path, use_ema=cfg.get("use_ema", False)), source=f"checkpoint {path}",
-                             prefix=cfg.get("prefix", "backbone."))
+        try:
+            self.load_pretrained(load_state_dict(path, use_ema=cfg.get("use_ema", False)),
+                                 source=f"checkpoint {path}", prefix=cfg.get("prefix", "backbone."))
+        except (OSError, KeyError, ValueError) as err:
+            raise InputError(f"model.backbone.init_cfg: {err.args[0] if err.args else err}") from err
 
     def load_pretrained(self, state: Mapping[str, torch.Tensor], source: str = "checkpoint",
                         prefix: str = "backbone.") -> None:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import os
 import os.path as osp
-from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -11,17 +10,12 @@ from torch import nn
 from wavemsa.errors import InputError
 from wavemsa.mm.task import Task
 
-from .checks import check_dataset_cfgs
-
 
 class DetectionTask(Task):
     name, scope, model_word = "detection", "mmdet", "detector"
     curve_metrics = ("coco/bbox_mAP", "coco/bbox_mAP_50", "coco/segm_mAP", "coco/segm_mAP_50")
     metric_label = "COCO AP"
     flops_shape = (800, 1280)  # (H, W): MMDetection's 1280x800
-
-    def check_data(self, cfg, splits: Sequence[str]) -> None:
-        check_dataset_cfgs(cfg, splits)
 
     def paint_into(self, cfg, show_dir: str) -> None:
         # absolute: DetVisualizationHook joins a relative folder under <work dir>/<timestamp>

@@ -1,8 +1,10 @@
 """ADE20K-layout datasets that reject bad input with an error naming the file.
 
 - ``CheckedADE20KDataset``: mmseg's ``ADE20KDataset`` that fails at construction (before training) when the
-  image folder is empty, an image has no label map, or a label map is not single-channel (an RGB PNG would
-  otherwise stop at the first loss with a tensor-stacking error), and tells ``CheckSegMap`` the class count.
+  image folder is empty, an image has no label map, a label map is not stored losslessly (JPEG data,
+  whatever its name: class ids change along every edge) or is not single-channel (an RGB PNG would otherwise stop at the
+  first loss with a tensor-stacking error), names an image or label map it cannot decode when a loader
+  reaches it, and tells ``CheckSegMap`` the class count.
 - ``DigitScenesDataset``: the built-in digit scenes (``datasets/make_ade20k.py``): 'background' and ten
   digit classes; refuses a set built by an older script with another labelling.
 - ``CheckSegMap`` (pipeline transform, right after ``LoadAnnotations``): the label map must have its image's
@@ -22,10 +24,15 @@ from mmseg.registry import DATASETS, TRANSFORMS
 from PIL import Image
 
 from wavemsa.errors import InputError, first_few
+from wavemsa.mm.data import NamedUndecodableFiles
 
 # The built-in scenes' labelling (datasets/make_ade20k.py writes the same list into build.json): raw label
 # 0 = other (ignored, as ADE20K's 0), raw 1 = background, raw d + 2 = digit d.
 DIGIT_SCENE_CLASSES = ("background", *(f"digit {d}" for d in range(10)))
+
+
+# formats that store every pixel exactly (the format read from the file's content, not its name)
+LOSSLESS_FORMATS = ("PNG", "BMP", "TIFF")
 
 
 class BadSegmentationData(InputError):
@@ -33,8 +40,9 @@ class BadSegmentationData(InputError):
 
 
 @DATASETS.register_module()
-class CheckedADE20KDataset(ADE20KDataset):
-    """``ADE20KDataset`` (``reduce_zero_label=True``: raw label 0 = other, ignored) with input checks.
+class CheckedADE20KDataset(NamedUndecodableFiles, ADE20KDataset):
+    """``ADE20KDataset`` (``reduce_zero_label=True``: raw label 0 = other, ignored) with input checks, and a
+    sample whose image or label map cannot be decoded named (:class:`~wavemsa.mm.data.NamedUndecodableFiles`).
 
     Each sample also carries ``num_classes`` so that ``CheckSegMap`` needs no copy of the class count.
     """
@@ -51,11 +59,13 @@ class CheckedADE20KDataset(ADE20KDataset):
         if missing:
             raise BadSegmentationData(f"{len(missing)} of {len(data_list)} images under {img_dir!r} have no "
                                       f"label map; expected: {first_few(missing)}")
-        multi = []
+        other_format, multi = [], []
         for path in maps:
             try:
                 with Image.open(path) as im:  # reads the header only
-                    if len(im.getbands()) != 1:
+                    if im.format not in LOSSLESS_FORMATS:
+                        other_format.append(f"{path} ({im.format})")
+                    elif len(im.getbands()) != 1:
                         multi.append(f"{path} ({im.mode})")
                     elif im.mode not in ("L", "P", "1") and (top := int(np.asarray(im).max(initial=0))) > 255:
                         # mmseg's LoadAnnotations casts to uint8: 257 would silently become class id 1
@@ -67,6 +77,11 @@ class CheckedADE20KDataset(ADE20KDataset):
             except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for a file that is not an image
                 raise BadSegmentationData(f"label map {path} is not a readable image ({type(err).__name__}: "
                                           f"{err})") from None
+        if other_format:
+            raise BadSegmentationData(
+                f"{len(other_format)} label map(s) are not {'/'.join(LOSSLESS_FORMATS)} data: "
+                f"{first_few(other_format, 3)} (the format of the content, whatever the name); a lossy format such "
+                "as JPEG changes class ids along every edge: save label maps as PNG")
         if multi:
             raise BadSegmentationData(
                 f"{len(multi)} label map(s) are not single-channel: {first_few(multi, 3)}; a label map holds one "

@@ -5,25 +5,30 @@
   process; the plug-ins ``wavemsa_det`` / ``wavemsa_seg`` call it on import, so every tool that imports a
   config's ``custom_imports`` (ours, ``mmdet/.mim/tools/test.py``, ``DetInferencer``, ...) reads the
   project's checkpoints without falling back to unrestricted unpickling.
-- :func:`check_checkpoint_fits`: a checkpoint given to ``load_from`` / ``--resume`` / ``test.py`` must hold
-  every weight of the model (except the modules a config declares ``scratch_modules``) with the right
-  shapes; anything else is an :class:`~wavemsa.errors.InputError` naming the file, never a silent run on
-  random weights.
+- :class:`CheckpointFitHook` (every config's ``custom_hooks``; registered in mmengine's root ``HOOKS``, where
+  both frameworks find it): mmengine loads ``load_from`` / resume checkpoints with ``strict=False``, so a
+  checkpoint of another model, or a classification checkpoint given to ``test.py``, would leave layers at
+  random weights with a warning. The hook runs :func:`check_checkpoint_fits` before the runner loads the file,
+  for the project's tools and the frameworks' own (``mmdet/.mim/tools/train.py``, ``test.py``) alike.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from contextlib import AbstractContextManager
 
 import torch
+from mmengine.hooks import Hook
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.optim import OptimWrapper
+from mmengine.registry import HOOKS
+from mmengine.runner import find_latest_checkpoint
 from torch import nn
 
 from ..checkpoint import load_state_dict
 from ..errors import InputError, first_few
 
-__all__ = ["allow_mmengine_checkpoints", "check_checkpoint_fits", "check_pretrained_backbones",
-           "mmengine_checkpoint_globals", "mmengine_safe_globals", "read_weights"]
+__all__ = ["CheckpointFitHook", "allow_mmengine_checkpoints", "check_checkpoint_fits", "mmengine_checkpoint_globals",
+           "read_weights", "unwrap"]
 
 
 def mmengine_checkpoint_globals() -> list:
@@ -47,13 +52,6 @@ def _not_yet_allowed() -> list:
     return [g for g in mmengine_checkpoint_globals() if g not in known]
 
 
-def mmengine_safe_globals() -> AbstractContextManager:
-    """Context in which ``torch.load(weights_only=True)`` also accepts :func:`mmengine_checkpoint_globals`
-    (and nothing else). On exit it withdraws only what it added: torch's ``safe_globals`` removes its list on
-    exit, which would also withdraw what :func:`allow_mmengine_checkpoints` allowed for the whole process."""
-    return torch.serialization.safe_globals(_not_yet_allowed())
-
-
 def allow_mmengine_checkpoints() -> None:
     """Add :func:`mmengine_checkpoint_globals` to torch's allow-list for this process (idempotent).
 
@@ -64,32 +62,31 @@ def allow_mmengine_checkpoints() -> None:
 
 def read_weights(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The model weights of a checkpoint (mmengine's ``state_dict``, a trainer's ``model``, a bare state dict;
-    ``module.`` prefixes stripped), read with ``weights_only=True``.
+    ``module.`` prefixes stripped), read with ``weights_only=True`` (mmengine's: after
+    :func:`allow_mmengine_checkpoints`, which the plug-ins call).
 
     Raises :class:`InputError` naming the file when it is missing, unreadable (truncated, not PyTorch) or
     holds no tensors."""
     try:
-        with mmengine_safe_globals():
-            return load_state_dict(path)
+        return load_state_dict(path)
     except InputError:
         raise
     except (OSError, KeyError, ValueError) as err:
         raise InputError(str(err.args[0] if err.args else err)) from err
 
 
-def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_modules: Sequence[str] = (),
-                          what: str = "checkpoint", weights: Mapping[str, torch.Tensor] | None = None
+def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_modules: Sequence[str] = ()
                           ) -> Mapping[str, torch.Tensor]:
-    """Check that the checkpoint at ``path`` holds every weight of ``model`` with its shape; return its weights
-    (``weights``: the file's, already read by :func:`read_weights`).
+    """Check that the checkpoint at ``path`` (read by :func:`read_weights`) holds every weight of ``model`` with
+    its shape; return its weights.
 
     ``scratch_modules`` are module names (``'roi_head.bbox_head.fc_cls'``, ``'auxiliary_head'``) whose weights
-    may be absent: a config declares them when it fine-tunes from a checkpoint of another head. Weights of the
+    may be absent (a fine-tuning config lists them in its ``CheckpointFitHook``). Weights of the
     checkpoint that the model lacks are tolerated (mmengine ignores them). Raises :class:`InputError` naming
     the file and the first offending keys otherwise.
     """
     path = os.fspath(path)
-    theirs = read_weights(path) if weights is None else weights
+    theirs = read_weights(path)
     own = model.state_dict()
     name = type(model).__name__
     scratch = tuple(m.rstrip(".") + "." for m in scratch_modules)
@@ -99,47 +96,50 @@ def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_mod
         hint = (" It looks like a classification checkpoint: give it as the backbone's pretrained weights "
                 "(train.py --pretrained CKPT, or model.backbone.init_cfg.checkpoint)."
                 if any(k.startswith("stages.") for k in theirs) else "")
-        raise InputError(f"{what} {path} holds none of the {len(needed)} weights of {name} (its keys: "
+        raise InputError(f"checkpoint {path} holds none of the {len(needed)} weights of {name} (its keys: "
                          f"{first_few(theirs, 4, sort=True)}).{hint}")
     problems = []
     if missing:
         problems.append(f"{len(missing)} of {len(needed)} weights missing: {first_few(missing, 6, sort=True)} "
-                        "(modules trained from scratch must be declared in the config: scratch_modules = [...])")
+                        "(modules a training run starts from scratch are declared in the config: "
+                        "custom_hooks = [dict(type='CheckpointFitHook', scratch_modules=[...])])")
     shapes = [f"{k} {tuple(theirs[k].shape)} vs {tuple(own[k].shape)}" for k in sorted(needed & set(theirs))
               if theirs[k].shape != own[k].shape]  # scratch modules may differ (a head of another class count)
     if shapes:
         problems.append(f"{len(shapes)} shape mismatch(es): {first_few(shapes, 3)}")
     if problems:
-        raise InputError(f"{what} {path} does not fit {name}: " + "; ".join(problems))
+        raise InputError(f"checkpoint {path} does not fit {name}: " + "; ".join(problems))
     return theirs
-
-
-def check_pretrained_backbones(model: nn.Module) -> list[str]:
-    """Load the ``init_cfg`` checkpoint of every WaveFormer backbone of ``model`` now, so that a missing,
-    unreadable or mismatched file (or ``use_ema=True`` on a file without EMA weights) is an
-    :class:`InputError` before training starts; return the checked paths."""
-    from ..backbone import WaveFormerBackbone
-
-    checked = []
-    for module in model.modules():
-        if isinstance(module, WaveFormerBackbone) and module.init_cfg:
-            path = module.init_cfg.get("checkpoint")
-            try:
-                with mmengine_safe_globals():
-                    module.init_weights()
-                module.is_init = True  # mmengine's init_weights of the parent model skips it: the file is read once
-            except (OSError, KeyError, ValueError) as err:  # InputError too: the prefix says where it came from
-                raise InputError(f"model.backbone.init_cfg: {err.args[0] if err.args else err}") from err
-            checked.append(path)
-    return checked
 
 
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside mmengine's DDP wrapper and test-time-augmentation wrapper, if any."""
-    from mmengine.model import BaseTTAModel, is_model_wrapper
 
     if is_model_wrapper(model):
         model = model.module
     if isinstance(model, BaseTTAModel):
         model = model.module
     return model
+
+
+@HOOKS.register_module()
+class CheckpointFitHook(Hook):
+    """Before the runner loads its checkpoint (``load_from``, ``resume``): :func:`check_checkpoint_fits`.
+
+    Args:
+        scratch_modules: modules (``'roi_head.bbox_head.fc_cls'``, ``'auxiliary_head'``) a training run may
+            start without (fine-tuning from a checkpoint with another head); testing needs every weight.
+    """
+
+    priority = "VERY_HIGH"
+
+    def __init__(self, scratch_modules: Sequence[str] = ()) -> None:
+        self.scratch_modules = tuple(scratch_modules)
+
+    def before_run(self, runner) -> None:
+        path = runner.cfg.get("load_from")
+        if runner.cfg.get("resume") and not path:
+            path = find_latest_checkpoint(runner.work_dir)
+        if path:
+            training = isinstance(runner.optim_wrapper, OptimWrapper)  # runner.train() builds it before this hook
+            check_checkpoint_fits(unwrap(runner.model), path, self.scratch_modules if training else ())

@@ -12,6 +12,7 @@ added), sets the launcher and the work dir, and repoints the data with ``--data-
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
 from collections.abc import Iterator, Mapping
 
@@ -45,8 +46,6 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-root", type=existing_dir,
                         help="dataset root; replaces the config's data_root in every dataloader (and the "
                         "evaluators' ann_file)")
-    parser.add_argument("--no-data-check", action="store_true",
-                        help="skip the up-front checks of annotation files and label maps")
     parser.add_argument("--cfg-options", nargs="+", action=cfg_options_action(), metavar="KEY=VALUE",
                         help="override config settings, e.g. train_cfg.max_epochs=1 (mmengine style)")
     parser.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none",
@@ -142,6 +141,8 @@ def load_config(args: argparse.Namespace):
     """Read ``args.config`` and apply the common options (see the module docstring); returns the Config."""
     from mmengine.config import Config
 
+    if args.launcher == "pytorch":
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))  # torch.distributed.launch without --use_env
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     merge_cfg_options(cfg, args.cfg_options, args.config)

@@ -22,6 +22,7 @@ from ..backbone import WaveFormerBackbone
 from ..checkpoint import load_state_dict
 from ..cli import existing_file, output_file
 from ..errors import InputError, run_main
+from ..files import atomic_write
 from ..waveformer import ARCH_SETTINGS
 
 __all__ = ["build_backbone", "convert", "default_destination", "main"]
@@ -61,10 +62,7 @@ def convert(src: str, dst: str | None = None, use_ema: bool = False, arch: str |
     out = {"state_dict": state, "meta": {"source": os.path.abspath(src), "arch": name, "use_ema": use_ema}}
     if use_ema:
         out["model_ema"] = state
-    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
-    tmp = f"{dst}.{os.getpid()}.tmp"
-    torch.save(out, tmp)
-    os.replace(tmp, dst)
+    atomic_write(dst, lambda tmp: torch.save(out, tmp))
     return name, dst
 
 

@@ -3,27 +3,26 @@
     python object_detection/tools/test.py CONFIG CHECKPOINT [--metrics-json FILE] [--show-dir DIR] [--out OUT]
     object_detection/tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCESSES [options]
 
-The checkpoint must hold every weight of the model with its shape, read with ``weights_only=True``: a
-truncated file, a classification checkpoint or one of another model is a one-line error naming the file,
-never an evaluation of random weights. Rank 0 writes the
-metrics (the framework's names: ``coco/bbox_mAP``, ..., or ``aAcc``, ``mIoU``, ``mAcc``) as JSON to
-``--metrics-json`` (default ``<work dir>/metrics.json``).
+The checkpoint must hold every weight of the model with its shape, read with ``weights_only=True``
+(``CheckpointFitHook``): a truncated file, a classification checkpoint or one of another model is a one-line
+error naming the file, never an evaluation of random weights. Rank 0 writes the metrics (the framework's names:
+``coco/bbox_mAP``, ..., or ``aAcc``, ``mIoU``, ``mAcc``) as JSON to ``--metrics-json`` (default
+``<work dir>/metrics.json``).
 """
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 from functools import partial
 
 from ..cli import existing_file, output_file, output_folder, positive_float, positive_int
 from ..errors import InputError, run_main
-from .checkpoint import check_checkpoint_fits, read_weights, unwrap
+from ..files import write_json
 from .config import add_common_args, dataset_leaves, load_config
 from .device import adapt_to_device
-from .outputs import float_metrics, write_json_atomic
+from .outputs import float_metrics
 from .task import Task, get_task
-from .train import build_runner, is_local_leader
+from .train import build_runner
 
 __all__ = ["main", "run"]
 
@@ -59,9 +58,6 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> dict[
     """Test; return the metrics (on every rank)."""
     task = get_task(task) if isinstance(task, str) else task
     args = parse_args(argv, task)
-    if args.launcher == "pytorch":
-        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    weights = read_weights(args.checkpoint)  # a truncated or foreign file stops here, before the runner
     cfg = load_config(args)
     cfg.load_from = args.checkpoint
     cfg.model.backbone.init_cfg = None  # the weights come from the checkpoint
@@ -72,13 +68,10 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> dict[
     if args.out:
         task.set_out(cfg, args.out)
     adapt_to_device(cfg)
-    if not args.no_data_check and is_local_leader():
-        task.check_data(cfg, ("test",))
     runner = build_runner(cfg)
-    check_checkpoint_fits(unwrap(runner.model), args.checkpoint, weights=weights)  # all of it: none untrained
     metrics = float_metrics(runner.test())
     if runner.rank == 0:
-        path = write_json_atomic(metrics, args.metrics_json or osp.join(cfg.work_dir, "metrics.json"))
+        path = write_json(args.metrics_json or osp.join(cfg.work_dir, "metrics.json"), metrics)
         print(f"metrics written to {path}")
         task.after_test(args)
     return metrics

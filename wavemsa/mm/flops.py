@@ -19,6 +19,7 @@ from torch import nn
 from ..cli import existing_file, image_side, output_file
 from ..complexity import count_params, flop_analysis
 from ..errors import run_main
+from ..files import write_json
 from .config import cfg_options_action, merge_cfg_options
 from .task import Task, get_task
 
@@ -85,9 +86,7 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> list[
         print(f"| {row['config']} | {row['input']} | {row['params_M']:.2f} | {row['backbone_params_M']:.2f} "
               f"| {row['gflops']:.3g} | {row['backbone_gflops']:.3g} |", flush=True)
     if args.json:
-        from .outputs import write_json_atomic
-
-        write_json_atomic(rows, args.json)
+        write_json(args.json, rows)
     return rows
 
 

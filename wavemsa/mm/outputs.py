@@ -3,22 +3,19 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import os.path as osp
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from ..files import atomic_write, write_json
 
 __all__ = ["float_metrics", "latest_scalars", "plot_training", "write_json_atomic"]
 
 
 def write_json_atomic(obj: Any, path: str) -> str:
-    """Write ``obj`` as JSON through a temporary file and ``os.replace``; return ``path``."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    """:func:`wavemsa.files.write_json` with the arguments in the order ``tools/benchmark.py`` passes them;
+    returns ``path``."""
+    write_json(path, obj)
     return path
 
 
@@ -67,10 +64,10 @@ def plot_training(work_dir: str, metrics: Sequence[str], out_png: str | None = N
         axes[2].legend(fontsize=7)
     fig.tight_layout()
     out_png = out_png or osp.join(work_dir, "training_curves.png")
-    tmp = f"{out_png}.{os.getpid()}.tmp.png"
-    fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    os.replace(tmp, out_png)
+    try:
+        atomic_write(out_png, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+    finally:
+        plt.close(fig)
     return out_png
 
 

@@ -10,6 +10,6 @@ def setup_plugin(models_registry) -> None:
     registry, and let torch's ``weights_only=True`` loader read mmengine checkpoints by allowing exactly the
     classes they hold (:func:`~wavemsa.mm.checkpoint.allow_mmengine_checkpoints`): the frameworks' own tools
     (inferencers, ``.mim/tools/test.py``) then open this project's checkpoints without unrestricted
-    unpickling."""
+    unpickling. Importing this module registers :class:`~wavemsa.mm.checkpoint.CheckpointFitHook`."""
     register_mm_backbone(models_registry)
     allow_mmengine_checkpoints()

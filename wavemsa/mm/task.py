@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -34,9 +33,6 @@ class Task:
     name = scope = model_word = metric_label = ""
     curve_metrics: tuple[str, ...] = ()
     flops_shape: tuple[int, int] = (512, 512)
-
-    def check_data(self, cfg, splits: Sequence[str]) -> None:
-        """Validate the datasets of ``splits`` before the runner is built (raise InputError)."""
 
     def enable_visualization(self, cfg, args: argparse.Namespace) -> None:
         """``test.py --show / --show-dir DIR / --show-interval N``: the config's visualization hook paints the

@@ -3,27 +3,26 @@
     python object_detection/tools/train.py CONFIG [--work-dir DIR] [--amp] [--resume [CKPT]] [--pretrained CKPT]
     object_detection/tools/dist_train.sh CONFIG NUM_PROCESSES [options]     # torchrun underneath
 
-Before the runner starts: the options are checked when parsed, the config's ``--cfg-options`` keys must
-exist, the data are checked (``--no-data-check`` skips it), the backbone's pretrained checkpoint is loaded
-once (missing, unreadable, of another arch, no EMA weights for ``use_ema=True``: one-line error) and a
-``load_from`` / ``--resume`` checkpoint must cover the model. Without CUDA the GPU configs still run
-(:mod:`wavemsa.mm.device`). Rank 0 writes ``training_curves.png`` into the work dir at the end.
+The options are checked when parsed and the config's ``--cfg-options`` keys must exist. The data, the
+backbone's pretrained checkpoint and a ``load_from`` / ``--resume`` checkpoint are checked by the components
+the configs use (checked datasets, the backbone's ``init_weights``, ``CheckpointFitHook``), so MMDetection's
+and MMSegmentation's own ``tools/train.py`` run the same checks; here they become one-line errors. Without
+CUDA the GPU configs still run (:mod:`wavemsa.mm.device`). Rank 0 writes ``training_curves.png`` into the
+work dir at the end.
 """
 from __future__ import annotations
 
 import argparse
-import os
 from functools import partial
 
 from ..cli import existing_file
 from ..errors import InputError, run_main
-from .checkpoint import check_checkpoint_fits, check_pretrained_backbones, read_weights, unwrap
 from .config import add_common_args, load_config
 from .device import adapt_to_device, enable_amp
 from .outputs import plot_training
 from .task import Task, get_task
 
-__all__ = ["build_runner", "is_local_leader", "main", "run"]
+__all__ = ["build_runner", "main", "run"]
 
 
 def _resume_arg(text: str) -> str:
@@ -46,14 +45,10 @@ def parse_args(argv: list[str] | None, task: Task) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def is_local_leader() -> bool:
-    """Whether this process is the first of its machine (torchrun's LOCAL_RANK, srun's SLURM_LOCALID)."""
-    return os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0")) == "0"
-
-
 def build_runner(cfg):
     """mmengine's Runner of ``cfg`` (or the config's ``runner_type``), its visualizer named after the run
-    (mmdet / mmseg name theirs all 'visualizer': a second run in one process would log into the first's)."""
+    (mmdet / mmseg name theirs all 'visualizer': a second run in one process would log into the first's).
+    The one place where both entry points build their runner."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
@@ -66,8 +61,6 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> str:
     """Train; return the work dir."""
     task = get_task(task) if isinstance(task, str) else task
     args = parse_args(argv, task)
-    if args.launcher == "pytorch":
-        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))  # torch.distributed.launch without --use_env
     cfg = load_config(args)
     if args.pretrained:
         init_cfg = dict(cfg.model.backbone.get("init_cfg") or {})
@@ -82,21 +75,8 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> str:
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    start = cfg.get("load_from")
-    if args.resume == "auto":
-        from mmengine.runner import find_latest_checkpoint
-
-        start = find_latest_checkpoint(cfg.work_dir)
-    weights = read_weights(start) if start else None  # an unreadable file stops here, before the runner
     adapt_to_device(cfg)
-    if not args.no_data_check and is_local_leader():
-        task.check_data(cfg, ("train", "val") if cfg.get("val_cfg") else ("train",))
     runner = build_runner(cfg)
-    model = unwrap(runner.model)
-    check_pretrained_backbones(model)
-    if start:
-        what = "--resume checkpoint" if args.resume else "load_from checkpoint"
-        check_checkpoint_fits(model, start, cfg.get("scratch_modules", ()), what=what, weights=weights)
     runner.train()
     if runner.rank == 0:
         png = plot_training(cfg.work_dir, task.curve_metrics, metric_label=task.metric_label)

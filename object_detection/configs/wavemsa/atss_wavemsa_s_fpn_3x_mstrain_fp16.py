@@ -15,8 +15,8 @@ model = dict(
 
 train_pipeline = _base_.ms_crop_pipeline
 data_root = _base_.coco_root
-train_dataloader = dict(dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(data_root=data_root))
+train_dataloader = dict(dataset=dict(type=_base_.coco_dataset, data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(type=_base_.coco_dataset, data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator

@@ -7,8 +7,8 @@ _base_ = ['mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py', '../_base_/wavemsa_s_
 model = dict(backbone=_base_.wavemsa_backbone, neck=dict(in_channels=[64, 128, 320, 448]))
 
 data_root = _base_.coco_root
-train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
+train_dataloader = dict(dataset=dict(type=_base_.coco_dataset, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=_base_.coco_dataset, data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator

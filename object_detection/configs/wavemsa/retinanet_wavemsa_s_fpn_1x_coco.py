@@ -10,8 +10,8 @@ model = dict(
     neck=dict(in_channels=[64, 128, 320, 448], start_level=1, add_extra_convs='on_input'))
 
 data_root = _base_.coco_root
-train_dataloader = dict(dataset=dict(data_root=data_root))
-val_dataloader = dict(dataset=dict(data_root=data_root))
+train_dataloader = dict(dataset=dict(type=_base_.coco_dataset, data_root=data_root))
+val_dataloader = dict(dataset=dict(type=_base_.coco_dataset, data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator

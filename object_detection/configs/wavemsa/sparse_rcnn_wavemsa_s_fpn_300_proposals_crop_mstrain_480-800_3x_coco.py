@@ -16,8 +16,10 @@ model = dict(backbone=_base_.wavemsa_backbone, neck=dict(in_channels=[64, 128, 3
 train_pipeline = _base_.ms_crop_pipeline
 data_root = _base_.coco_root
 # 1 image (and 1 loader worker) per GPU: 8 images per step on the originals' 8 GPUs
-train_dataloader = dict(batch_size=1, num_workers=1, dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
+train_dataloader = dict(
+    batch_size=1, num_workers=1,
+    dataset=dict(type=_base_.coco_dataset, data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(type=_base_.coco_dataset, data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator

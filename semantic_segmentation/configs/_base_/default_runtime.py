@@ -12,3 +12,6 @@ log_level = 'INFO'
 load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
+# the checkpoint a runner loads (load_from, resume, test.py's) must hold every weight of the model (a fine-tuning
+# config may list scratch_modules=[...], modules a training run starts without)
+custom_hooks = [dict(type='CheckpointFitHook')]

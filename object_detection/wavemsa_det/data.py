@@ -1,11 +1,14 @@
-"""Up-front checks of COCO-format data, so that bad input fails at once with an error naming the file and key.
+"""COCO-format data that fails at once with an error naming the file and key: ``CheckedCocoDataset``.
 
 MMDetection itself maps a category id it does not know to a bare ``KeyError: 99`` deep inside dataset
 loading, silently drops configured classes that the annotation file lacks, finds a missing image only when a
 worker first loads it, stops with ``KeyError: 'mask'`` in a transform when an instance-segmentation config
-meets boxes without masks, and drops degenerate boxes without a word. :func:`check_dataset_cfgs` runs before
-the runner is built; problems are :class:`~wavemsa.errors.InputError`, and the annotations mmdet will drop are
-counted in one warning per file (ids and why).
+meets boxes without masks, drops degenerate boxes without a word, and meets an image it cannot decode with an
+assertion. ``CheckedCocoDataset``, the dataset of every detection config, validates its annotation file when
+it reads it (:func:`check_coco_annotations`; the file is parsed once), before training; problems are
+:class:`~wavemsa.errors.InputError`, and the annotations mmdet will drop are counted in one warning per
+file (ids and why). Being a registered dataset, it checks for MMDetection's own ``tools/train.py`` and
+``test.py`` too.
 """
 from __future__ import annotations
 
@@ -15,8 +18,12 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 
+from mmdet.datasets import CocoDataset
+from mmdet.datasets.api_wrappers import COCO
+from mmdet.registry import DATASETS
+
 from wavemsa.errors import InputError, first_few
-from wavemsa.mm.config import dataset_leaves
+from wavemsa.mm.data import NamedUndecodableFiles
 
 
 def dropped_reason(ann: Mapping, image: Mapping) -> str | None:
@@ -31,7 +38,9 @@ def dropped_reason(ann: Mapping, image: Mapping) -> str | None:
     return None
 
 
-def _load(ann_file: str) -> dict:
+def read_coco(ann_file: str) -> dict:
+    """The JSON object of a COCO annotation file with its three top-level lists; an ``InputError`` naming the file
+    otherwise."""
     if not os.path.isfile(ann_file):
         raise InputError(f"annotation file not found: {ann_file}")
     try:
@@ -80,13 +89,14 @@ def _check_polygons(where: str, segm) -> None:
                              "at least 3 points")
 
 
-def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: Sequence[str] | None = None,
-                           with_mask: bool = False, evaluated: bool = False) -> dict:
-    """Validate a COCO instances file; return counts and the annotations mmdet will drop.
+def check_coco_annotations(coco: Mapping, ann_file: str, img_dir: str | None = None,
+                           classes: Sequence[str] | None = None, with_mask: bool = False,
+                           evaluated: bool = False) -> None:
+    """Validate ``coco``, the content of the COCO instances file ``ann_file`` (:func:`read_coco`), and warn once
+    about the annotations mmdet will drop (their ids, by reason).
 
-    Returns ``{'images', 'annotations', 'categories': n, 'dropped': {reason: [annotation ids]}}``. Raises
-    :class:`InputError` (the message starts with ``ann_file``) for a missing or unreadable file, missing
-    top-level keys, entries that are not objects or lack their id, ids listed twice, images without a file name
+    Raises :class:`InputError` (the message starts with ``ann_file``) for entries that are not objects or lack
+    their id, ids listed twice, images without a file name
     or a positive size, annotations whose ``category_id`` / ``image_id`` the file does not define, malformed or
     non-finite boxes and areas, polygons of fewer than 3 points, kept annotations without ``area``, configured
     ``classes`` that are not category names of the file, listed images absent from ``img_dir``, with
@@ -94,7 +104,6 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
     ``segmentation``, and with ``evaluated`` (a val/test set) a file with no annotation to score against (every
     COCO metric would be -1).
     """
-    coco = _load(ann_file)
     cat_ids = {i: c.get("name") for i, c in _index_by_id(ann_file, coco["categories"], "categories").items()}
     images = _index_by_id(ann_file, coco["images"], "images", required=("file_name", "width", "height"))
     if not images:
@@ -157,57 +166,26 @@ def check_coco_annotations(ann_file: str, img_dir: str | None = None, classes: S
                    if not os.path.isfile(os.path.join(img_dir, str(im["file_name"])))]
         if missing:
             raise InputError(f"{ann_file}: {len(missing)} listed image(s) not found in {img_dir}: {first_few(missing)}")
-    counts = {k: len(coco[k]) for k in ("images", "annotations", "categories")}
-    return dict(counts, dropped=dropped)
+    if dropped:
+        reasons = "; ".join(f"{why}: ids {first_few(ids)}" for why, ids in sorted(dropped.items()))
+        warnings.warn(f"{ann_file}: mmdet will drop {sum(map(len, dropped.values()))} of {len(coco['annotations'])} "
+                      f"annotations: {reasons}", stacklevel=3)
 
 
-def _join(root: str | None, path: str) -> str:
-    return path if (not root or os.path.isabs(path)) else os.path.join(root, path)
+@DATASETS.register_module()
+class CheckedCocoDataset(NamedUndecodableFiles, CocoDataset):
+    """mmdet's ``CocoDataset`` that validates its annotation file as it reads it (:func:`check_coco_annotations`
+    with the dataset's classes, image folder and pipeline; a ``test_mode`` set must have something to score)
+    and names an image that cannot be decoded (:class:`~wavemsa.mm.data.NamedUndecodableFiles`)."""
 
-
-def _loads_masks(pipeline: Sequence[Mapping] | None) -> bool:
-    return any(t.get("type") == "LoadAnnotations" and t.get("with_mask") for t in pipeline or [])
-
-
-def warn_dropped(ann_file: str, report: Mapping) -> str | None:
-    """One warning for the annotations of ``ann_file`` that mmdet will drop (``report`` from
-    :func:`check_coco_annotations`); return its text."""
-    dropped = report["dropped"]
-    if not dropped:
-        return None
-    n = sum(len(ids) for ids in dropped.values())
-    text = (f"{ann_file}: mmdet will drop {n} of {report['annotations']} annotations: "
-            + "; ".join(f"{reason}: ids {first_few(ids)}" for reason, ids in sorted(dropped.items())))
-    warnings.warn(text, stacklevel=3)
-    return text
-
-
-def check_dataset_cfgs(cfg: Mapping, splits: Sequence[str] = ("train", "val", "test")) -> None:
-    """Run :func:`check_coco_annotations` on every COCO dataset of the given dataloaders of an mmengine config
-    (once per file), warn about the annotations mmdet will drop, and check that the evaluators' ``ann_file``
-    exist."""
-    from mmdet.datasets import CocoDataset
-
-    seen, warned = set(), set()
-    for split in splits:
-        loader = cfg.get(f"{split}_dataloader")
-        if not loader:
-            continue
-        for ds in dataset_leaves(loader["dataset"]):
-            if not (str(ds.get("type", "")).endswith("CocoDataset") and ds.get("ann_file")):
-                continue
-            root = ds.get("data_root")
-            ann = _join(root, ds["ann_file"])
-            img_dir = _join(root, (ds.get("data_prefix") or {}).get("img", ""))
-            classes = (ds.get("metainfo") or {}).get("classes", CocoDataset.METAINFO["classes"])
-            key = (ann, img_dir, _loads_masks(ds.get("pipeline")), split != "train")
-            if key not in seen:
-                seen.add(key)
-                report = check_coco_annotations(ann, img_dir, classes, with_mask=key[2], evaluated=key[3])
-                if ann not in warned:
-                    warned.add(ann)
-                    warn_dropped(ann, report)
-        evaluators = cfg.get(f"{split}_evaluator") or []
-        for ev in evaluators if isinstance(evaluators, list) else [evaluators]:
-            if ev.get("ann_file") and not os.path.isfile(ev["ann_file"]):
-                raise InputError(f"{split}_evaluator.ann_file not found: {ev['ann_file']}")
+    def COCOAPI(self, ann_file: str) -> COCO:  # noqa: N802  (CocoDataset.load_data_list calls self.COCOAPI(path))
+        """mmdet's COCO index of ``ann_file``, built from the JSON read (once) and validated here."""
+        coco = read_coco(ann_file)
+        with_mask = any(getattr(t, "with_mask", False) for t in self.pipeline.transforms)
+        check_coco_annotations(coco, ann_file, self.data_prefix.get("img"), self.metainfo["classes"], with_mask,
+                               self.test_mode)
+        index = COCO()
+        index.dataset = coco
+        index.createIndex()
+        index.img_ann_map, index.cat_img_map = index.imgToAnns, index.catToImgs  # mmdet's names of the index
+        return index
