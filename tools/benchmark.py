@@ -51,7 +51,7 @@ import timm  # noqa: E402
 from timm.utils import reparameterize_model  # noqa: E402
 
 import wavemsa  # noqa: E402,F401  (registers the wavemsa_* models)
-from wavemsa.allocator import keep_freed_memory  # noqa: E402
+from wavemsa.allocator import ENV_VAR, keep_freed_memory  # noqa: E402
 from wavemsa.cli import device_or_auto, image_side, non_negative_int, positive_int  # noqa: E402
 from wavemsa.errors import run_main  # noqa: E402
 from wavemsa.files import atomic_write, write_json, write_text  # noqa: E402
@@ -364,7 +364,8 @@ def run(args: argparse.Namespace) -> dict:
     for r in results:
         if r.get("img_per_s") and baseline.get(r["mode"]):
             r["vs_baseline"] = round(r["img_per_s"] / baseline[r["mode"]], 3)
-    meta = dict(command="python tools/benchmark.py " + " ".join(args.argv), device=str(device),
+    env = f"{ENV_VAR}={os.environ[ENV_VAR]} " if ENV_VAR in os.environ else ""
+    meta = dict(command=f"{env}python tools/benchmark.py " + " ".join(args.argv), device=str(device),
                 device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else machine_info()["cpu"],
                 threads=torch.get_num_threads(), batch_size=args.batch_size, img_size=args.img_size,
                 dtype=args.dtype, compile=backend and f"{backend}, mode {args.compile_mode or 'default'}",
