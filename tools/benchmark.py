@@ -7,12 +7,13 @@
 mode the models step **interleaved** (A, B, A, B, ...) for ``--warmup`` + ``--repeats`` rounds; the table has the
 median step (img/s, latency), peak memory and img/s relative to ``--baseline`` (default: the last model). Only
 ratios of one run compare; absolute figures move with the machine and its load (the load average is reported).
-Peak memory: CUDA ``max_memory_allocated`` over the timed steps; CPU the resident memory one extra step adds (free
-heap pages returned by glibc's ``malloc_trim``, the kernel's peak mark reset, then VmHWM - VmRSS). The CPU allocator
+Peak memory is what one step adds at its peak: on CUDA ``max_memory_allocated`` less the memory allocated before
+(largest over the timed steps); on the CPU the resident memory of one extra step (free heap pages returned by
+glibc's ``malloc_trim``, the kernel's peak mark reset, then VmHWM - VmRSS). The CPU allocator
 is the project's set-up (``wavemsa.allocator``; ``WAVEMSA_CPU_ALLOCATOR=default`` keeps glibc's defaults).
 
 ``--ops`` counts the operators one eager step dispatches, exactly: every ``aten`` op a ``TorchDispatchMode`` sees
-(below autograd, so composite ops such as ``linear`` count as what they decompose into) except views and aliases
+(composite ops such as ``linear`` or ``dropout`` count as what they decompose into) except views and aliases
 (``is_view`` schemas: ``view``, ``transpose``, ``expand``, ``detach``, ...) and :data:`NOT_COMPUTE` (ops that only
 allocate or describe a tensor). A training step counts forward, loss and backward; the optimizer step is shown apart
 (its count depends on the optimizer's implementation, not on the model). ``--profile``: each part's time in one
@@ -162,12 +163,18 @@ class OpCounter(TorchDispatchMode):
         self.tracker, self.parts, self.names = tracker, Counter(), Counter()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func.has_kernel_for_dispatch_key(torch._C.DispatchKey.CompositeImplicitAutograd):
+            with self:  # count what a composite op runs (under inference_mode composites reach the mode whole)
+                out = func.decompose(*args, **kwargs)
+            if out is not NotImplemented:
+                return out
         name = func._schema.name.split("::")[-1]
         if func.namespace == "aten" and not func.is_view and name not in NOT_COMPUTE:
             part = self.tracker.current
             self.parts[part] += 1
             self.names[part, name] += 1
-        return func(*args, **(kwargs or {}))
+        return func(*args, **kwargs)
 
 
 # ---- one model in one mode ---------------------------------------------------------------------------------
@@ -213,12 +220,13 @@ class Runner:
         sync(self.device)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
+            before = torch.cuda.memory_allocated(self.device)
         t0 = time.perf_counter()
         self.step()
         sync(self.device)
         dt = time.perf_counter() - t0
         if self.device.type == "cuda":
-            self.peak_mib = max(self.peak_mib, torch.cuda.max_memory_allocated(self.device) / 2**20)
+            self.peak_mib = max(self.peak_mib, (torch.cuda.max_memory_allocated(self.device) - before) / 2**20)
         return dt
 
 
