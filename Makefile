@@ -60,12 +60,14 @@ benchmark: install-core
 	WAVEMSA_CPU_ALLOCATOR=default $(BENCH) --repeats 5 --out output/benchmark/cpu-default --plot \
 		--record output/benchmark/cpu-default.record.json
 
-# Operators per training and inference step (batch 2) and where one step's time goes (torch.profiler, batch 16):
-# output/benchmark/{ops,profile}.{json,md} and their run records.
+# Operators per training and inference step (batch 2) and where one step's time goes (torch.profiler, batch 16,
+# one thread: no part's self time includes waiting for a second core): output/benchmark/{ops,profile}.{json,md}
+# and their run records.
 profile: install-core
 	$(BENCH) --batch-size 2 --warmup 0 --repeats 0 --ops --out output/benchmark/ops --plot \
 		--record output/benchmark/ops.record.json
-	$(BENCH) --repeats 0 --profile --out output/benchmark/profile --record output/benchmark/profile.record.json
+	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 --threads 1 --batch-size 16 --repeats 0 --profile \
+		--out output/benchmark/profile --record output/benchmark/profile.record.json
 
 # The speed check on one CUDA GPU (eager, compiled, CUDA graphs; fp16, batch 64) into output/gpu_check/;
 # `bash tools/gpu_check.sh --smoke` runs it shortened on the CPU.
