@@ -445,28 +445,30 @@ def markdown(report: dict) -> str:
 
 
 def plot(report: dict, path: Path) -> Path:
-    """Bars of each model's ratio to the baseline: img/s per mode, operators per part and mode."""
+    """Bars: each model's img/s relative to the baseline per mode; operators per part, the models side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     meta, base = report["meta"], report["meta"]["baseline"]
-    panels = {"img/s": {f"{r['model']} {r['mode']}": r["vs_baseline"] for r in report["results"]
-                        if r.get("vs_baseline") and r["model"] != base}}
-    for mode, per_model in report["ops"].items():
-        for model, d in per_model.items():
-            ref = {**per_model[base]["parts"], "total": per_model[base]["total"]}
-            mine = {**d["parts"], "total": d["total"]}
-            if model != base:
-                panels[f"operators per {mode} step: {model}"] = {p: n / ref[p] for p, n in mine.items() if p in ref}
-    panels = {title: ratios for title, ratios in panels.items() if ratios}
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), squeeze=False)
-    for ax, (title, ratios) in zip(axes[0], panels.items()):
-        ax.barh(list(ratios), list(ratios.values()), color=["C3" if v > 1 else "C0" for v in ratios.values()])
-        ax.axvline(1.0, color="k", lw=0.8)
+    ratios = {f"{r['model']} {r['mode']}": r["vs_baseline"] for r in report["results"] if r.get("vs_baseline")}
+    fig, axes = plt.subplots(1, bool(ratios) + len(report["ops"]), figsize=(15, 4), squeeze=False)
+    if ratios:
+        axes[0][0].barh(list(ratios), list(ratios.values()), color=["C0" if v < 1 else "C2" for v in ratios.values()])
+        axes[0][0].axvline(1.0, color="k", lw=0.8)
+        axes[0][0].set_title(f"img/s relative to {base}", fontsize=9)
+    for ax, (mode, per_model) in zip(axes[0][bool(ratios):], report["ops"].items()):
+        parts = [p for p in PARTS[:-1] if any(d["parts"].get(p) for d in per_model.values())]
+        height = 0.8 / len(per_model)
+        for i, (model, d) in enumerate(per_model.items()):
+            ax.barh([j + (i - (len(per_model) - 1) / 2) * height for j in range(len(parts))],
+                    [d["parts"].get(p, 0) for p in parts], height, label=f"{model} ({d['total']:,})")
+        ax.set_yticks(range(len(parts)), parts)
+        ax.set_title(f"operators per {mode} step (total)", fontsize=9)
+        ax.legend(fontsize=8)
+    for ax in axes[0]:
         ax.invert_yaxis()
-        ax.set_title(f"{title} / {base}", fontsize=9)
         ax.tick_params(labelsize=8)
     fig.suptitle(f"{meta['device_name'][:40]}, {meta['threads']} threads, batch {meta['batch_size']}, "
                  f"{meta['dtype']}, {meta['compile'] or 'eager'}, allocator {meta['allocator']}", fontsize=9)
