@@ -453,7 +453,8 @@ def plot(report: dict, path: Path) -> Path:
 
     meta, base = report["meta"], report["meta"]["baseline"]
     ratios = {f"{r['model']} {r['mode']}": r["vs_baseline"] for r in report["results"] if r.get("vs_baseline")}
-    fig, axes = plt.subplots(1, bool(ratios) + len(report["ops"]), figsize=(15, 4), squeeze=False)
+    panels = bool(ratios) + len(report["ops"])
+    fig, axes = plt.subplots(1, panels, figsize=(1 + 6 * panels, 4), squeeze=False)
     if ratios:
         axes[0][0].barh(list(ratios), list(ratios.values()), color=["C0" if v < 1 else "C2" for v in ratios.values()])
         axes[0][0].axvline(1.0, color="k", lw=0.8)
