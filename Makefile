@@ -55,9 +55,9 @@ complexity: install-core
 BENCH := $(PY) tools/benchmark.py --models wavemsa_s wavemsa_s:fused pvt_v2_b2 --threads 2 --batch-size 16
 
 benchmark: install-core
-	$(BENCH) --repeats 5 --check --out output/benchmark/cpu-keep --plot \
+	$(BENCH) --repeats 7 --check --out output/benchmark/cpu-keep --plot \
 		--record output/benchmark/cpu-keep.record.json
-	WAVEMSA_CPU_ALLOCATOR=default $(BENCH) --repeats 5 --out output/benchmark/cpu-default --plot \
+	WAVEMSA_CPU_ALLOCATOR=default $(BENCH) --repeats 7 --out output/benchmark/cpu-default --plot \
 		--record output/benchmark/cpu-default.record.json
 
 # Operators per training and inference step (batch 2) and where one step's time goes (torch.profiler, batch 16,

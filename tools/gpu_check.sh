@@ -4,6 +4,7 @@
 # graphs (--compile-mode reduce-overhead). Each run's report (.json, .md), run record and log go to one folder,
 # GPU_CHECK_DIR (default output/gpu_check); summary.md collects the tables. When OUT is set, summary.md, the run
 # records and the logs are copied there after every run, so a run cut short still leaves what it finished.
+# GPU_CHECK_RUNS="eager compiled" runs only those (e.g. to split the check over two calls of limited length).
 #
 #   bash tools/gpu_check.sh            on a machine with a CUDA GPU (PYTHON: the interpreter, default python3)
 #   bash tools/gpu_check.sh --smoke    the same runs shortened on the CPU: tiny models, 64x64, batch 2,
@@ -22,11 +23,13 @@ else
     RUNS=("eager --check --ops --profile" "compiled --compile --check"
           "cuda-graphs --compile-mode reduce-overhead --check")
 fi
-mkdir -p "$DIR" && rm -f "$DIR"/{eager,compiled,cuda-graphs}.{json,md,record.json,log} "$DIR/summary.md"
+mkdir -p "$DIR"
 failed=0
 for run in "${RUNS[@]}"; do
     read -r -a opts <<< "$run"
     name=${opts[0]}
+    [[ " ${GPU_CHECK_RUNS:-${name}} " == *" $name "* ]] || continue
+    rm -f "$DIR/$name".{json,md,record.json,log}
     echo "[gpu_check] $name: python tools/benchmark.py ${COMMON[*]} ${opts[*]:1}"
     if ! "$PY" tools/benchmark.py "${COMMON[@]}" "${opts[@]:1}" --out "$DIR/$name" \
             --record "$DIR/$name.record.json" > "$DIR/$name.log" 2>&1; then
