@@ -49,34 +49,28 @@ lint: install-core
 complexity: install-core
 	$(PY) tools/complexity.py
 
-# Speed, side by side in one process (see tools/README_benchmark.md): WaveFormer-S (fused for inference)
-# vs PVTv2-B2 vs the published formulation at 224, batch 16, 2 threads, float32 and bfloat16 autocast rows
-# (outputs compared with float32); the backbone scaling study; the first table again with an allocator that
-# keeps freed memory (allocator-independent ratios). Writes output/benchmark/{main,scaling,main-malloc-keep}
-# .{json,md}, their run records (*.record.json) and asset/benchmark_*.png. Takes ~45 min on 2 cores.
+# Speed (docs/speed.md): WaveFormer-S (unfused and fused) vs PVTv2-B2 interleaved in one process, CPU, 2 threads,
+# batch 16, 224x224, float32, eager, under the project's allocator set-up, then under glibc's defaults. Writes
+# output/benchmark/cpu-{keep,default}.{json,md,png} and their run records (*.record.json).
+BENCH := $(PY) tools/benchmark.py --models wavemsa_s wavemsa_s:fused pvt_v2_b2 --threads 2 --batch-size 16
+
 benchmark: install-core
-	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
-		--dtype float32 bfloat16 --warmup 1 --repeats 3 --check --memory --plot --out output/benchmark/main \
-		--record output/benchmark/main.record.json
-	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 swin_tiny_patch4_window7_224 --backbone-only \
-		--modes infer --img-size 224 384 512 800x1344 --batch-size 1 --threads 2 --warmup 1 --repeats 3 \
-		--memory --plot --plot-prefix benchmark_backbone --out output/benchmark/scaling \
-		--record output/benchmark/scaling.record.json
-	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 wavemsa_s:reference --batch-size 16 --threads 2 \
-		--warmup 1 --repeats 3 --check --malloc keep --out output/benchmark/main-malloc-keep \
-		--record output/benchmark/main-malloc-keep.record.json
+	$(BENCH) --repeats 7 --check --out output/benchmark/cpu-keep --plot \
+		--record output/benchmark/cpu-keep.record.json
+	WAVEMSA_CPU_ALLOCATOR=default $(BENCH) --repeats 7 --out output/benchmark/cpu-default --plot \
+		--record output/benchmark/cpu-default.record.json
 
-# Where the time goes: per-part / per-kernel profile of one training and one inference step, WaveFormer-S vs
-# PVTv2-B2, batch 16, 224, 2 threads, float32 then bfloat16 autocast (tools/profile_step.py). Writes
-# output/profile/cpu_{float32,bfloat16}.{json,md,png} and their run records. Takes ~5 min on 2 cores.
+# Operators per training and inference step (batch 2) and where one step's time goes (torch.profiler, batch 16,
+# one thread: no part's self time includes waiting for a second core): output/benchmark/{ops,profile}.{json,md}
+# and their run records.
 profile: install-core
-	$(PY) tools/profile_step.py --models wavemsa_s pvt_v2_b2 --batch-size 16 --threads 2 --dtype float32 \
-		--out output/profile/cpu_float32 --record output/profile/cpu_float32.record.json
-	$(PY) tools/profile_step.py --models wavemsa_s pvt_v2_b2 --batch-size 16 --threads 2 --dtype bfloat16 \
-		--out output/profile/cpu_bfloat16 --record output/profile/cpu_bfloat16.record.json
+	$(BENCH) --batch-size 2 --warmup 0 --repeats 0 --ops --out output/benchmark/ops --plot \
+		--record output/benchmark/ops.record.json
+	$(PY) tools/benchmark.py --models wavemsa_s pvt_v2_b2 --threads 1 --batch-size 16 --repeats 0 --profile \
+		--out output/benchmark/profile --record output/benchmark/profile.record.json
 
-# The prepared GPU run (one CUDA GPU, ~8 min): benchmark, profile and equivalence checks under output/gpu_check/
-# (or $OUT); `bash tools/gpu_check.sh --smoke` runs it shortened on the CPU.
+# The speed check on one CUDA GPU (eager, compiled, CUDA graphs; fp16, batch 64) into output/gpu_check/;
+# `bash tools/gpu_check.sh --smoke` runs it shortened on the CPU.
 gpu-check: install-core
 	PYTHON=$(PY) bash tools/gpu_check.sh
 

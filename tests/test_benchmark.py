@@ -1,175 +1,185 @@
-"""tools/benchmark.py runs end to end on tiny settings and writes valid JSON, markdown and PNG charts.
+"""tools/benchmark.py and tools/gpu_check.sh on tiny models (WaveFormer-T vs PVTv2-B0, 64x64, batch 2): the tables,
+the JSON report, the chart and the run record are written; operator counts are exact and land in the right parts.
 
-No timing is asserted: only that the measurements exist, are consistent, and that the output check
-really compares the fast model with the reference.
+No timing is asserted: only that the measurements exist and are consistent.
 """
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import timm
 import torch
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
 import benchmark  # noqa: E402
-from benchmarking import runners  # noqa: E402
 
+TINY = ["--img-size", "64", "--batch-size", "2", "--num-classes", "10", "--threads", "2"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def test_benchmark_classifier_side_by_side(tmp_path):
-    out = tmp_path / "bench"
-    report = benchmark.main([
-        "--models", "wavemsa_t", "pvt_v2_b0", "wavemsa_t:reference", "wavemsa_t:nofuse",
-        "--img-size", "64", "--batch-size", "2", "--warmup", "0", "--repeats", "1", "--threads", "2",
-        "--num-classes", "10", "--check", "--out", str(out), "--plot", "--plot-dir", str(tmp_path / "asset"),
-        "--baseline", "pvt_v2_b0",
-    ])
-    data = json.loads(out.with_suffix(".json").read_text())
-    assert data == json.loads(json.dumps(report))
-    assert data["meta"]["threads"] == 2 and data["meta"]["batch_size"] == 2 and data["meta"]["device"] == "cpu"
-    assert data["meta"]["command"].startswith("python tools/benchmark.py --models wavemsa_t")
-    rows = {(r["model"], r["mode"]) for r in data["results"]}
-    labels = ["wavemsa_t", "pvt_v2_b0", "wavemsa_t:reference", "wavemsa_t:nofuse"]
-    assert rows == {(m, mode) for m in labels for mode in ("infer", "train")} - {("wavemsa_t:nofuse", "train")}
-    for r in data["results"]:
-        assert len(r["times_s"]) == 1 and all(t > 0 for t in r["times_s"])
-        assert r["img_size"] == [64, 64]
-        assert r["img_per_s"] == pytest.approx(2 / r["median_s"])
-    # same weights: the fused model, the unfused one and the published formulation agree
-    checks = data["output_check"]
-    assert set(checks) == {"wavemsa_t vs wavemsa_t:reference @ 64x64", "wavemsa_t vs wavemsa_t:nofuse @ 64x64"}
-    assert all(0 <= v < 1e-4 for v in checks.values())
+def run_tool(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The tool as a user runs it (a process of its own: it sets the process's allocator up)."""
+    return subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), *args], capture_output=True,
+                          text=True, cwd=REPO, env={**os.environ, **(env or {})})
+
+
+def test_side_by_side_run_writes_tables_json_chart_and_record(tmp_path):
+    out, record = tmp_path / "bench", tmp_path / "record.json"
+    proc = run_tool("--models", "wavemsa_t", "wavemsa_t:fused", "pvt_v2_b0", *TINY, "--warmup", "0", "--repeats",
+                    "2", "--check", "--ops", "--profile", "--out", str(out), "--plot", "--record", str(record),
+                    env={"WAVEMSA_CPU_ALLOCATOR": "default"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(out.with_suffix(".json").read_text())
+    meta = report["meta"]
+    assert meta["allocator"] == "default" and meta["baseline"] == "pvt_v2_b0" and meta["batch_size"] == 2
+    assert meta["command"].startswith("WAVEMSA_CPU_ALLOCATOR=default python tools/benchmark.py --models wavemsa_t ")
+    rows = {(r["model"], r["mode"]): r for r in report["results"]}
+    # a fused model has no training step
+    assert set(rows) == {("wavemsa_t", "infer"), ("wavemsa_t:fused", "infer"), ("pvt_v2_b0", "infer"),
+                         ("wavemsa_t", "train"), ("pvt_v2_b0", "train")}
+    for (_, mode), r in rows.items():
+        assert r["img_per_s"] == pytest.approx(2000 / r["latency_ms"], rel=0.01)
+        assert r["spread_ms"][0] <= r["latency_ms"] <= r["spread_ms"][1]
+        assert r["vs_baseline"] == pytest.approx(r["img_per_s"] / rows["pvt_v2_b0", mode]["img_per_s"], rel=0.01)
+        assert r["peak_mib"] >= 0 and r["cpu_ms"] > 0
+    # same weights: the unfused model is the reference itself, the fused one differs by float rounding only
+    assert rows["wavemsa_t", "infer"]["max_abs_diff"] == 0
+    assert 0 <= rows["wavemsa_t:fused", "infer"]["max_abs_diff"] < 1e-4 * rows["wavemsa_t", "infer"]["max_abs"]
+    assert "max_abs_diff" not in rows["wavemsa_t", "train"]
+    ops = report["ops"]
+    assert set(ops["infer"]) == {"wavemsa_t", "wavemsa_t:fused", "pvt_v2_b0"} and set(ops["train"]) == {
+        "wavemsa_t", "pvt_v2_b0"}
+    for mode, per_model in ops.items():
+        for model, counted in per_model.items():
+            parts = counted["parts"]
+            assert counted["total"] == sum(n for p, n in parts.items() if p != "optimizer")
+            assert ("WBB" in parts) == model.startswith("wavemsa")
+            assert {"stem", "attention", "FFN", "head"} <= set(parts)
+            assert ({"loss", "optimizer"} <= set(parts)) == (mode == "train")
+    # folding BatchNorm and the channel-wavelet convs removes operators
+    assert ops["infer"]["wavemsa_t:fused"]["parts"]["WBB"] < ops["infer"]["wavemsa_t"]["parts"]["WBB"]
+    for per_model in report["profile"].values():
+        for prof in per_model.values():
+            parts = {p: v["ms"] for p, v in prof["parts"].items() if p != "total"}
+            assert prof["parts"]["total"]["ms"] == pytest.approx(sum(parts.values()), abs=0.05)
+            assert {"stem", "attention", "FFN"} <= set(parts) and prof["profiled_step_ms"] > 0
     md = out.with_suffix(".md").read_text()
-    assert "| model | mode | size | img/s |" in md and "vs pvt_v2_b0" in md
-    assert md.count("| pvt_v2_b0 | infer | 64x64 |") == 1 and "| 1.00x |" in md
-    png = tmp_path / "asset" / "benchmark_throughput.png"
-    assert png.read_bytes()[:8] == PNG_MAGIC
+    assert md.startswith(f"`{meta['command']}`") and "allocator: default" in md
+    assert "| model | mode | img/s | latency ms (min-max) | CPU ms | peak MiB | vs pvt_v2_b0 |" in md
+    assert "| pvt_v2_b0 | infer |" in md and "| 1.00x |" in md
+    total = ops["infer"]["wavemsa_t"]["total"], ops["infer"]["pvt_v2_b0"]["total"]
+    assert f"| total | {total[0]} |" in md and f"{total[0] / total[1]:.2f}x" in md
+    assert "| optimizer (not in total) |" in md and "Time per part of one train step" in md
+    assert out.with_suffix(".png").read_bytes()[:8] == PNG_MAGIC
+    rec = json.loads(record.read_text())
+    assert rec["name"] == "benchmark" and rec["metrics"] == report and rec["command"] == meta["command"]
+    assert "commit" in rec and "machine" in rec
 
 
-def test_benchmark_scaling_backbone_with_memory(tmp_path):
-    out = tmp_path / "scaling"
-    benchmark.main([
-        "--models", "wavemsa_t", "pvt_v2_b0", "--backbone-only", "--modes", "infer",
-        "--img-size", "64", "64x96", "--batch-size", "1", "--warmup", "0", "--repeats", "1",
-        "--memory", "--out", str(out), "--plot", "--plot-dir", str(tmp_path), "--plot-prefix", "scal",
-    ])
-    data = json.loads(out.with_suffix(".json").read_text())
-    assert data["meta"]["backbone_only"] is True
-    assert sorted((r["model"], tuple(r["img_size"])) for r in data["results"]) == [
-        ("pvt_v2_b0", (64, 64)), ("pvt_v2_b0", (64, 96)), ("wavemsa_t", (64, 64)), ("wavemsa_t", (64, 96))]
-    assert all(isinstance(r["peak_mem_mb"], float) and r["peak_mem_mb"] >= 0 for r in data["results"])
-    assert (tmp_path / "scal_scaling_infer.png").read_bytes()[:8] == PNG_MAGIC
+class AddOne(nn.Module):
+    """``model(x) + 1``, with views around it that must not count."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (self.model(x).t() + 1).t().reshape(x.shape[0], -1)
 
 
-def test_malloc_keep_is_applied_and_reported(tmp_path):
-    """--malloc keep changes the whole process's allocator, so it runs in a subprocess of its own."""
-    out = tmp_path / "keep"
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--models", "wavemsa_t",
-                           "pvt_v2_b0", "--modes", "infer", "--img-size", "64", "--batch-size", "1", "--warmup", "0",
-                           "--repeats", "1", "--malloc", "keep", "--memory", "--out", str(out)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    data = json.loads(out.with_suffix(".json").read_text())
-    assert data["meta"]["malloc"] == "keep"
-    assert all(r["peak_mem_mb"] is not None for r in data["results"])  # the memory probes ran with it too
-    assert "malloc keeps freed memory" in out.with_suffix(".md").read_text()
-    assert benchmark.parse_args([]).malloc == "default"
+def _counts(model: nn.Module, mode: str) -> dict:
+    x, target = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)), torch.tensor([1, 2])
+    runner = benchmark.Runner("m", mode, model.train(mode == "train"), x, target, "float32", None, None)
+    return benchmark.count_ops(runner)
 
 
-@pytest.mark.parametrize("keep", [False, True])
-def test_keep_freed_memory_keeps_a_freed_block_resident(keep):
-    """By default glibc unmaps a freed 256 MiB block (the resident set shrinks); after keep_freed_memory()
-    the block stays in the heap for reuse (it does not)."""
-    script = f"""
-import sys; sys.path.insert(0, {str(REPO / "tools")!r})
-import torch, benchmark
-assert benchmark.keep_freed_memory() if {keep} else True
-def rss(): return benchmark._proc_status_mb("VmRSS")
-x = torch.ones(64 * 2**20); before_free = rss(); del x
-print(before_free - rss())
-"""
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    released_mb = float(proc.stdout.split()[-1])
-    assert (released_mb < 16) if keep else (released_mb > 200)
+def test_operator_counts_are_exact():
+    torch.manual_seed(0)
+    model = timm.create_model("wavemsa_t", num_classes=10)
+    for mode in ("infer", "train"):
+        counted = _counts(model, mode)
+        again = _counts(timm.create_model("wavemsa_t", num_classes=10), mode)  # another build, other weights
+        assert again == counted
+        plus_one = _counts(AddOne(timm.create_model("wavemsa_t", num_classes=10)), mode)
+        extra = {p: n - counted["parts"].get(p, 0) for p, n in plus_one["parts"].items()}
+        # the add and, in training, nothing more: its backward passes the gradient on unchanged
+        assert {p: n for p, n in extra.items() if n} == {"other": 1}, extra
+        assert plus_one["total"] == counted["total"] + 1
 
 
-def test_bad_arguments_are_rejected():
-    with pytest.raises(ValueError, match="NAME:reference"):
-        benchmark.Spec.parse("wavemsa_s:fast")
-    with pytest.raises(ValueError, match="wavemsa_"):
-        benchmark.Spec.parse("resnet18:reference")
-    assert benchmark.parse_size("800x1333") == (800, 1333) and benchmark.parse_size("224") == (224, 224)
-    proc = subprocess.run([sys.executable, str(REPO / "tools" / "benchmark.py"), "--img-size", "big"],
-                          capture_output=True, text=True)
-    assert proc.returncode == 2 and "image size must be N or HxW" in proc.stderr
+def test_backward_operators_land_in_the_part_of_their_forward_module():
+    model = timm.create_model("pvt_v2_b0", num_classes=10)
+    x = torch.randn(2, 3, 64, 64)
+    with benchmark.PartTracker(model) as tracker, benchmark.OpCounter(tracker) as counter:
+        torch.nn.functional.cross_entropy(model(x), torch.tensor([1, 2])).backward()
+    names = {(part, name) for part, name in counter.names}
+    # the patch embedding's conv, the FFN's depth-wise conv and the attention's spatial-reduction conv
+    for part in ("stem", "FFN", "attention"):
+        assert {(part, "convolution"), (part, "convolution_backward")} <= names, part
+    assert {("norm", "native_layer_norm"), ("norm", "native_layer_norm_backward")} <= names
+    assert ("FFN", "gelu_backward") in names and ("head", "addmm") in names and ("head", "mm") in names
+    assert not any(name.startswith(("convolution", "addmm", "native_layer_norm")) for part, name in names
+                   if part == "other")
 
 
-# ---- the parts: runners and precision ---------------------------------------------------------------
-def _tiny_classifier() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
-                               torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(8, 5))
+def test_parts_of_waveformer_and_pvt_modules():
+    wf = timm.create_model("wavemsa_t", num_classes=10)
+    blk = wf.stages[0].blocks[0]
+    parts = benchmark.part_modules(wf)
+    assert {wf.stages[0].embed: "stem", wf.stages[1].embed: "downsample", blk.attn: "attention",
+            blk.attn.wbb: "WBB", blk.attn.q: None, blk.attn.kv_embed: None, blk.attn.wbb.dwt: None,
+            blk.mlp: "FFN", blk.norm1: "norm", wf.stages[0].norm: "norm", wf.post_blocks[0]: "head",
+            wf.post_blocks[0].attn: None, wf.norm: "head", wf.head: "head", wf.stages[2].blocks[0].attn: "attention",
+            } == {m: parts.get(m) for m in (wf.stages[0].embed, wf.stages[1].embed, blk.attn, blk.attn.wbb,
+                                             blk.attn.q, blk.attn.kv_embed, blk.attn.wbb.dwt, blk.mlp, blk.norm1,
+                                             wf.stages[0].norm, wf.post_blocks[0], wf.post_blocks[0].attn, wf.norm,
+                                             wf.head, wf.stages[2].blocks[0].attn)}
+    pvt = timm.create_model("pvt_v2_b0", num_classes=10)
+    blk = pvt.stages[0].blocks[0]
+    parts = benchmark.part_modules(pvt)
+    assert parts[pvt.patch_embed] == "stem" and parts[pvt.stages[1].downsample] == "downsample"
+    assert parts[blk.attn] == "attention" and blk.attn.sr not in parts and blk.attn.norm not in parts
+    assert parts[blk.mlp] == "FFN" and parts[blk.norm1] == "norm" and parts[pvt.head] == "head"
+    assert "WBB" not in parts.values()
 
 
-def test_runner_classes_measure_a_tiny_model_interleaved():
-    x, target = runners.make_inputs(4, (16, 16), 5)
-    infer = runners.InferenceBenchmarkRunner("tiny-infer", _tiny_classifier(), x, target)
-    train = runners.TrainBenchmarkRunner("tiny-train", _tiny_classifier(), x, target)
-    before = {k: v.clone() for k, v in train.model.state_dict().items()}
-    frozen = {k: v.clone() for k, v in infer.model.state_dict().items()}
-    results = runners.measure_interleaved([infer, train], warmup=1, repeats=3)
-    assert [r.model for r in results] == ["tiny-infer", "tiny-train"]
-    assert [r.mode for r in results] == ["infer", "train"] and not infer.model.training and train.model.training
-    for r in results:
-        assert len(r.times_s) == 3 and all(t > 0 for t in r.times_s)
-        assert r.img_size == (16, 16) and r.batch_size == 4 and r.img_per_s == pytest.approx(4 / r.median_s)
-    # 4 training steps moved the weights (and BN statistics); inference left its model alone
-    assert any(not torch.equal(before[k], v) for k, v in train.model.state_dict().items())
-    assert all(torch.equal(frozen[k], v) for k, v in infer.model.state_dict().items())
-    assert infer.run(warmup=0, repeats=2) is infer.result and len(infer.result.times_s) == 5
+def test_peak_rss_of_a_step():
+    peak = benchmark.peak_rss_mib(lambda: torch.ones(16 * 2**20).mul(2))  # two 64 MiB tensors at once
+    assert 100 < peak < 400
 
 
-def test_precision_autocast_and_stored_dtype():
-    assert benchmark.Precision.parse("float32", amp=True) == benchmark.Precision("float32", False)
-    bf16 = benchmark.Precision.parse("bfloat16")
-    assert bf16.label == "bfloat16 autocast" and bf16.param_dtype == torch.float32
-    pure = benchmark.Precision.parse("bfloat16", amp=False)
-    assert pure.label == "bfloat16" and pure.param_dtype == torch.bfloat16
-    x, target = runners.make_inputs(2, (16, 16), 5)
-    lin = runners.InferenceBenchmarkRunner("a", _tiny_classifier(), x, target, bf16)
-    assert lin.output().dtype == torch.bfloat16 and lin.model[0].weight.dtype == torch.float32
-    stored = runners.InferenceBenchmarkRunner("b", _tiny_classifier(), x, target, pure)
-    assert stored.x.dtype == torch.bfloat16 and stored.model[0].weight.dtype == torch.bfloat16
-    args = benchmark.parse_args([])
-    assert benchmark.precisions_of(args, torch.device("cpu")) == [benchmark.Precision("float32")]
-    assert benchmark.precisions_of(args, torch.device("cuda")) == [benchmark.Precision("float16", True)]
+@pytest.mark.parametrize("args, message", [
+    (["--models", "wavemsa_t:fast"], "the only suffix is ':fused'"),
+    (["--models", "no_such_model"], "no timm model of that name"),
+    (["--models", "wavemsa_t", "--baseline", "pvt_v2_b0"], "is not one of --models"),
+    (["--compile-mode", "reduce-overhead", "--device", "cpu"], "needs --device cuda"),
+    (["--plot"], "needs --out"),
+])
+def test_bad_options_are_one_line_errors(args, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        benchmark.parse_args(args)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_bfloat16_rows_are_compared_with_float32(tmp_path):
-    out = tmp_path / "bf16"
-    benchmark.main(["--models", "wavemsa_t", "pvt_v2_b0", "--modes", "infer", "--dtype", "float32", "bfloat16",
-                    "--img-size", "64", "--batch-size", "2", "--warmup", "0", "--repeats", "1", "--num-classes", "10",
-                    "--check", "--out", str(out), "--record", str(tmp_path / "record.json")])
-    data = json.loads(out.with_suffix(".json").read_text())
-    assert data["meta"]["precisions"] == ["float32", "bfloat16 autocast"]
-    assert {(r["model"], r["precision"]) for r in data["results"]} == {
-        (m, p) for m in ("wavemsa_t", "pvt_v2_b0") for p in ("float32", "bfloat16 autocast")}
-    for model in ("wavemsa_t", "pvt_v2_b0"):
-        key = f"{model} bfloat16 autocast vs float32 @ 64x64"
-        # really computed in bfloat16 (differs), and still the same function (close at bf16 precision)
-        assert 0 < data["output_check"][key] < 0.05 * data["output_scale"][key]
-    md = out.with_suffix(".md").read_text()
-    assert "| model | mode | size | precision | img/s |" in md
-    rows = {(r["model"], r["precision"]): r["img_per_s"] for r in data["results"]}
-    table = {tuple(c.strip() for c in line.split("|")[1:-1]) for line in md.splitlines()
-             if line.startswith("| wavemsa_t |") or line.startswith("| pvt_v2_b0 |")}
-    for model, prec in rows:  # each row's ratio is to the baseline of its own precision
-        ratio = f"{rows[model, prec] / rows['pvt_v2_b0', prec]:.2f}x"
-        assert any(row[0] == model and row[3] == prec and row[-1] == ratio for row in table), (model, prec, md)
-    record = json.loads((tmp_path / "record.json").read_text())
-    assert record["name"] == "benchmark" and record["metrics"]["results"] == data["results"]
-    assert record["command"] == data["meta"]["command"] and "commit" in record
+@pytest.mark.slow
+def test_gpu_check_smoke_on_the_cpu(tmp_path):
+    folder, out = tmp_path / "gpu_check", tmp_path / "out"
+    proc = subprocess.run(["bash", str(REPO / "tools" / "gpu_check.sh"), "--smoke"], capture_output=True, text=True,
+                          env={**os.environ, "GPU_CHECK_DIR": str(folder), "OUT": str(out),
+                               "PYTHON": sys.executable}, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["compiled.log", "compiled.record.json", "eager.log",
+                                                     "eager.record.json", "summary.md"]
+    eager = json.loads((out / "eager.record.json").read_text())["metrics"]
+    compiled = json.loads((out / "compiled.record.json").read_text())["metrics"]
+    assert eager["ops"] and eager["profile"] and not eager["meta"]["compile"]
+    assert compiled["meta"]["compile"] == "eager, mode default" and len(compiled["results"]) == 5
+    assert all(r["max_abs_diff"] < 1e-4 * r["max_abs"] for r in compiled["results"] if r["mode"] == "infer")
+    summary = (out / "summary.md").read_text()
+    assert summary.count("| model | mode | img/s |") == 2 and "Operators per train step" in summary
