@@ -39,7 +39,7 @@ DET = REPO / "object_detection"
 DET_DEMO = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
 SEG_DEMO = SEG / "configs" / "demo" / "upernet_wavemsa_t_128x128_digits.py"
 SEG_ITERS = 4
-DET_EPOCHS, DET_STEPS = 2, 3  # 12 training images in batches of 4
+DET_EPOCHS, DET_STEPS = 2, 2  # 8 training images in batches of 4
 SEEN: dict[str, dict] = {}  # what SignalAfter saw when it sent its signal
 
 
@@ -127,6 +127,7 @@ def train_seg(argv: list[str]) -> int:
     return run_main(partial(train.main, task="segmentation"), argv, prog="train.py")
 
 
+@pytest.mark.slow
 def test_a_segmentation_training_stopped_by_sigusr1_resumes_to_the_uninterrupted_weights(seg_config, seg_whole,
                                                                                           tmp_path, capsys):
     """Stopped after iteration 2 of 4: one line naming the checkpoint and --resume, exit status 138, the work dir
@@ -157,40 +158,49 @@ def test_a_segmentation_training_stopped_by_sigusr1_resumes_to_the_uninterrupted
     assert POSITION_KEY not in final["message_hub"]["runtime_info"]  # used once, not carried on
 
 
-def test_a_second_training_on_one_work_dir_is_refused_and_testing_there_is_not(seg_config, seg_whole, tmp_path,
-                                                                                capsys):
-    """A live training's lock (here a sleeping process's) refuses a training with one line naming it, before any
-    runner is built; tools/test.py evaluates into that work dir all the same (it takes no lock)."""
-    work = tmp_path / "work"
+@pytest.fixture
+def locked_work_dir(tmp_path):
+    """A work dir that a live training holds (its lock names a sleeping process of this machine)."""
+    work = tmp_path / "locked"
     work.mkdir()
     owner = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
-    try:
-        (work / LOCK_NAME).write_text(json.dumps({"pid": owner.pid, "host": socket.gethostname(),
-                                                  "process_start": process_start(owner.pid), "what": "training",
-                                                  "started": "2026-12-03T10:00:00+00:00",
-                                                  "command": "train.py seg.py --work-dir work"}))
-        capsys.readouterr()
-        assert train_seg([str(seg_config), "--work-dir", str(work)]) == 2
-        err = capsys.readouterr().err
-        assert err == (f"train.py: error: '{work}' is in use by another training (pid {owner.pid} on this machine, "
-                       "started 2026-12-03T10:00:00+00:00: train.py seg.py --work-dir work); wait for it to end or "
-                       f"use another --work-dir. If that run is known to have ended, remove '{work / LOCK_NAME}'\n")
-        assert sorted(p.name for p in work.iterdir()) == [LOCK_NAME]
-        metrics = evaluate.main([str(seg_config), str(seg_whole / f"iter_{SEG_ITERS}.pth"), "--work-dir", str(work)],
-                                "segmentation")
-        assert json.loads((work / "metrics.json").read_text()) == metrics
-        assert json.loads((work / LOCK_NAME).read_text())["pid"] == owner.pid
-    finally:
-        owner.kill()
-        owner.wait()
+    (work / LOCK_NAME).write_text(json.dumps({"pid": owner.pid, "host": socket.gethostname(),
+                                              "process_start": process_start(owner.pid), "what": "training",
+                                              "started": "2026-12-03T10:00:00+00:00",
+                                              "command": "train.py seg.py --work-dir locked"}))
+    yield work, owner.pid
+    owner.kill()
+    owner.wait()
 
 
-def test_an_evaluation_ends_at_once_on_a_signal(seg_config, seg_whole, tmp_path, capsys):
+def test_a_second_training_on_one_work_dir_is_refused(seg_config, locked_work_dir, capsys):
+    """One line naming the training that holds it, before any runner is built; the owner's lock stays."""
+    work, pid = locked_work_dir
+    capsys.readouterr()
+    assert train_seg([str(seg_config), "--work-dir", str(work)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"train.py: error: '{work}' is in use by another training (pid {pid} on this machine, "
+                   "started 2026-12-03T10:00:00+00:00: train.py seg.py --work-dir locked); wait for it to end or "
+                   f"use another --work-dir. If that run is known to have ended, remove '{work / LOCK_NAME}'\n")
+    assert sorted(p.name for p in work.iterdir()) == [LOCK_NAME]
+    assert json.loads((work / LOCK_NAME).read_text())["pid"] == pid
+
+
+@pytest.mark.slow
+def test_testing_takes_no_lock_and_ends_at_once_on_a_signal(seg_config, seg_whole, locked_work_dir, tmp_path,
+                                                            capsys):
+    """tools/test.py evaluates into the work dir of a running training (it takes no lock); on a signal it ends at
+    once with one line and exit status 128 + the signal, no metrics written."""
+    work, pid = locked_work_dir
+    ckpt = str(seg_whole / f"iter_{SEG_ITERS}.pth")
+    metrics = evaluate.main([str(seg_config), ckpt, "--work-dir", str(work)], "segmentation")
+    assert json.loads((work / "metrics.json").read_text()) == metrics
+    assert json.loads((work / LOCK_NAME).read_text())["pid"] == pid
+
     stopping = with_hook(seg_config, tmp_path / "stopping.py", signum=signal.SIGTERM, test_iteration=1)
     capsys.readouterr()
     code = run_main(partial(evaluate.main, task="segmentation"),
-                    [str(stopping), str(seg_whole / f"iter_{SEG_ITERS}.pth"), "--work-dir", str(tmp_path / "t")],
-                    prog="test.py")
+                    [str(stopping), ckpt, "--work-dir", str(tmp_path / "t")], prog="test.py")
     err = capsys.readouterr().err
     assert code == 128 + signal.SIGTERM
     assert err == "test.py: evaluation interrupted by SIGTERM; no metrics were written\n"
@@ -243,7 +253,7 @@ def test_ctrl_c_to_a_training_with_a_loader_worker_is_one_line(seg_config, tmp_p
     cmd = [sys.executable, str(SEG / "tools" / "train.py"), str(seg_config), "--work-dir", str(work),
            "--cfg-options", "train_dataloader.num_workers=1", "train_dataloader.persistent_workers=True",
            "train_cfg.max_iters=50"]
-    code, out, err = run_until(cmd, "Iter(train) [1/50]", signal.SIGINT, True, dict(os.environ, OMP_NUM_THREADS="1"))
+    code, out, err = run_until(cmd, "Iter(train) [ 1/50]", signal.SIGINT, True, dict(os.environ, OMP_NUM_THREADS="1"))
     assert code == 130, out[-2000:] + err[-3000:]
     assert "Traceback" not in out + err and "DataLoader worker" not in out + err, err[-3000:]
     step = torch.load(Path((work / "last_checkpoint").read_text()), weights_only=True)["meta"]["iter"]
@@ -317,6 +327,7 @@ def train_det(argv: list[str]) -> int:
     return run_main(partial(train.main, task="detection"), argv, prog="train.py")
 
 
+@pytest.mark.slow
 def test_a_detection_training_stopped_mid_epoch_resumes_at_that_step(det_config, coco, tmp_path, capsys):
     """Epoch-based: stopped by SIGTERM after step 1 of epoch 2. The checkpoint holds that iteration; --resume
     continues epoch 2 at step 2 (the log's batch indices go on) and ends with the weights of an uninterrupted run.
@@ -354,6 +365,7 @@ def test_a_detection_training_stopped_mid_epoch_resumes_at_that_step(det_config,
     assert_same_weights(work / f"epoch_{DET_EPOCHS}.pth", whole / f"epoch_{DET_EPOCHS}.pth")
 
 
+@pytest.mark.slow
 def test_mmengines_epoch_loop_stops_without_a_mid_epoch_checkpoint(det_config, coco, tmp_path):
     """A runner with mmengine's own EpochBasedTrainLoop (a config that does not name the resumable one, run by
     MMDetection's tools/train.py): the hook installs the handlers itself, and a stop mid-epoch saves nothing the
@@ -366,7 +378,8 @@ def test_mmengines_epoch_loop_stops_without_a_mid_epoch_checkpoint(det_config, c
     set_data_root(cfg, str(coco))
     assert Interruption.current() is None
     try:
-        with pytest.raises(Interrupted, match=r"training interrupted by SIGUSR1 at epoch 1 of 2, step 1 of 3; "
+        with pytest.raises(Interrupted, match=rf"training interrupted by SIGUSR1 at epoch 1 of {DET_EPOCHS}, step 1 "
+                                              rf"of {DET_STEPS}; "
                                               r"EpochBasedTrainLoop continues only from the end of an epoch, so "
                                               r"nothing was saved: no checkpoint was written; run again to start over"):
             Runner.from_cfg(cfg).train()
@@ -399,13 +412,18 @@ def test_configs_and_the_tools_runners_get_the_hook_and_the_resumable_loops():
     assert cfg.train_cfg.type == "MyLoop"
 
 
-class _Dispositions(torch.utils.data.Dataset):
+class _Signalled(torch.utils.data.Dataset):
+    """Item i: whether SIGINT and SIGUSR1 are ignored and the loader's own worker_init_fn ran; the worker first
+    sends itself SIGINT, SIGTERM and SIGUSR1 (as a Ctrl-C or a scheduler's signal to every process would)."""
+
     def __len__(self) -> int:
-        return 2
+        return 3
 
     def __getitem__(self, i: int):
-        ignored = [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)]
-        return ignored, os.environ.get("WAVEMSA_TEST_INIT", "")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):
+            os.kill(os.getpid(), sig)
+        return [signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGUSR1)], os.environ.get(
+            "WAVEMSA_TEST_INIT", "")
 
 
 def _mark_init(worker_id: int) -> None:
@@ -413,10 +431,30 @@ def _mark_init(worker_id: int) -> None:
 
 
 def test_loader_workers_leave_the_stop_signals_to_their_parent():
-    """The loader's own worker_init_fn (mmengine's seeding) still runs; wrapping twice changes nothing."""
-    loader = torch.utils.data.DataLoader(_Dispositions(), num_workers=1, worker_init_fn=_mark_init,
+    """The workers outlive the signals (torch's worker dies on a SIGTERM, and the loader raises); the loader's own
+    worker_init_fn (mmengine's seeding) still runs; wrapping twice changes nothing."""
+    loader = torch.utils.data.DataLoader(_Signalled(), num_workers=1, worker_init_fn=_mark_init,
                                          multiprocessing_context="fork", collate_fn=lambda b: b)
     fn = leave_signals_to_parent(loader).worker_init_fn
     assert leave_signals_to_parent(loader).worker_init_fn is fn
-    (dispositions, init), _ = [item for batch in loader for item in batch]
-    assert dispositions == [True] * 3 and init == "init 0"
+    items = [item for batch in loader for item in batch]
+    assert items == [([True, True], "init 0")] * 3
+
+
+EXIT_WITH_PERSISTENT_WORKERS = """
+import sys, torch
+from wavemsa.mm.stops import leave_signals_to_parent
+loader = leave_signals_to_parent(torch.utils.data.DataLoader(list(range(8)), num_workers=2, persistent_workers=True,
+                                                             multiprocessing_context="fork"))
+held = [iter(loader)]
+held.append(held)  # a reference cycle, as the runner's, keeps the iterator and its workers to the exit
+print(next(held[0]).tolist())
+"""
+
+
+def test_a_trainer_still_exits_with_persistent_loader_workers_alive():
+    """At exit multiprocessing ends the workers with SIGTERM, which they then follow (they would ignore it while
+    the trainer runs, and the trainer would wait for them forever)."""
+    proc = subprocess.run([sys.executable, "-c", EXIT_WITH_PERSISTENT_WORKERS], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+    assert proc.returncode == 0 and proc.stdout == "[0]\n", proc.stderr[-2000:]

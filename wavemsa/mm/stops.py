@@ -30,7 +30,9 @@ have run at the stopped iteration is not run.
 """
 from __future__ import annotations
 
+import os
 import os.path as osp
+import signal
 from functools import partial
 from typing import Any
 
@@ -62,19 +64,49 @@ def how_to_continue(cfg, checkpoint: str) -> str:
     return "to continue, run the same command with --resume"
 
 
-def _worker_init(worker_id: int, init_fn=None) -> None:
+_exiting = None  # shared with the loader workers: set when this process exits
+
+
+def _exit_flag():
+    """A flag in shared memory that turns on when this process exits, before multiprocessing's exit function ends
+    the (daemonic) loader workers with SIGTERM: atexit runs the later registration first."""
+    global _exiting
+    if _exiting is None:
+        import atexit
+        import multiprocessing
+
+        _exiting = multiprocessing.RawValue("b", 0)
+        atexit.register(_set_flag, _exiting)
+    return _exiting
+
+
+def _set_flag(flag) -> None:
+    flag.value = 1
+
+
+def _worker_sigterm(exiting, signum: int, frame) -> None:
+    if exiting.value:  # the trainer is exiting and ends its workers; any other SIGTERM is the trainer's to handle
+        os._exit(0)
+
+
+def _worker_init(worker_id: int, init_fn=None, exiting=None) -> None:
     ignore_interruptions(worker_id)
+    if exiting is not None:
+        signal.signal(signal.SIGTERM, partial(_worker_sigterm, exiting))
     if init_fn is not None:
         init_fn(worker_id)
 
 
 def leave_signals_to_parent(loader):
-    """Make the workers of DataLoader ``loader`` ignore the stop signals (before its own ``worker_init_fn``, which
-    mmengine uses to seed them; torch's workers otherwise die on a SIGTERM sent to every process of a job, and the
-    trainer with them); returns ``loader``. Takes effect for workers started afterwards."""
+    """Make the workers of DataLoader ``loader`` leave SIGINT, SIGTERM and SIGUSR1 to their parent (before the
+    loader's own ``worker_init_fn``, which mmengine uses to seed them); returns ``loader``. torch's workers
+    otherwise die on a SIGTERM sent to every process of a job, and the trainer with them (the loader reports the
+    dead worker at once, wherever the trainer is). A worker still ends on the SIGTERM with which multiprocessing
+    ends loader workers at the trainer's exit (mmengine's runner keeps persistent workers to the end). Takes
+    effect for workers started afterwards."""
     fn = getattr(loader, "worker_init_fn", None)
     if hasattr(loader, "worker_init_fn") and not (isinstance(fn, partial) and fn.func is _worker_init):
-        loader.worker_init_fn = partial(_worker_init, init_fn=fn)
+        loader.worker_init_fn = partial(_worker_init, init_fn=fn, exiting=_exit_flag())
     return loader
 
 
