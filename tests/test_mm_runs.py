@@ -158,6 +158,20 @@ def test_a_segmentation_training_stopped_by_sigusr1_resumes_to_the_uninterrupted
     assert POSITION_KEY not in final["message_hub"]["runtime_info"]  # used once, not carried on
 
 
+@pytest.mark.slow
+def test_the_resume_is_exact_with_a_loader_worker_drawing_the_augmentations_too(seg_config, tmp_path):
+    """With a persistent loader worker the random pipeline runs in the worker, seeded by mmengine: the resumed run
+    replays its stream over the skipped batches and ends with the uninterrupted run's weights as well."""
+    cfg = Config.fromfile(str(seg_config))
+    cfg.train_dataloader.update(num_workers=1, persistent_workers=True)
+    cfg.dump(str(tmp_path / "seg.py"))
+    stopping = with_hook(tmp_path / "seg.py", tmp_path / "stopping.py", signum=signal.SIGUSR1, iteration=2)
+    assert train_seg([str(tmp_path / "seg.py"), "--work-dir", str(tmp_path / "whole")]) == 0
+    assert train_seg([str(stopping), "--work-dir", str(tmp_path / "work")]) == 128 + signal.SIGUSR1
+    assert train_seg([str(stopping), "--work-dir", str(tmp_path / "work"), "--resume"]) == 0
+    assert_same_weights(tmp_path / "work" / f"iter_{SEG_ITERS}.pth", tmp_path / "whole" / f"iter_{SEG_ITERS}.pth")
+
+
 @pytest.fixture
 def locked_work_dir(tmp_path):
     """A work dir that a live training holds (its lock names a sleeping process of this machine)."""
@@ -377,16 +391,19 @@ def test_mmengines_epoch_loop_stops_without_a_mid_epoch_checkpoint(det_config, c
 
     set_data_root(cfg, str(coco))
     assert Interruption.current() is None
-    try:
-        with pytest.raises(Interrupted, match=rf"training interrupted by SIGUSR1 at epoch 1 of {DET_EPOCHS}, step 1 "
-                                              rf"of {DET_STEPS}; "
-                                              r"EpochBasedTrainLoop continues only from the end of an epoch, so "
-                                              r"nothing was saved: no checkpoint was written; run again to start over"):
-            Runner.from_cfg(cfg).train()
-    finally:  # the hook's own handlers (the process would end here)
-        if Interruption.current() is not None:
-            Interruption.current().__exit__(None, None, None)
+    with pytest.raises(Interrupted, match=rf"training interrupted by SIGUSR1 at epoch 1 of {DET_EPOCHS}, step 1 "
+                                          rf"of {DET_STEPS}; EpochBasedTrainLoop continues only from the end of an "
+                                          r"epoch, so nothing was saved: no checkpoint was written; run again to "
+                                          r"start over"):
+        Runner.from_cfg(cfg).train()
     assert not list((tmp_path / "work").glob("*.pth"))
+    left = Interruption.current()  # the hook's own block: the next run's hook replaces it
+    assert left is not None and left.signum == signal.SIGUSR1
+    hook = StopOnSignalHook()
+    fresh = hook._interruption("training", graceful=True)
+    assert fresh is not left and Interruption.current() is fresh and fresh.signum is None
+    hook._release()
+    assert Interruption.current() is None
 
 
 # ---------------------------------------------------------------------------------------------- parts

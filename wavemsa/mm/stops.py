@@ -197,14 +197,18 @@ def enable_stops(cfg) -> None:
 
 # ---------------------------------------------------------------------------------------------- the hook
 
+_hooks_own: Interruption | None = None  # the block a hook entered itself (no entry point's around the runner)
+
+
 @HOOKS.register_module()
 class StopOnSignalHook(Hook):
     """After each training iteration: if SIGINT, SIGTERM or SIGUSR1 arrived (on any rank), save a checkpoint at this
     iteration and raise :class:`~wavemsa.errors.Interrupted` (see the module docstring).
 
     It uses the entry point's :class:`~wavemsa.runs.Interruption` when one is active, else installs its own for
-    the training (``runner.test()``: one that stops at once). Its priority is the lowest: the checkpoint hook's and
-    the schedulers' work of the iteration is done when it saves."""
+    the training (``runner.test()``: one that stops at once), which it removes when the training ends (or, after
+    a training that raised, when the next one in the process starts). Its priority is the lowest: the checkpoint
+    hook's and the schedulers' work of the iteration is done when it saves."""
 
     priority = "LOWEST"
 
@@ -217,14 +221,21 @@ class StopOnSignalHook(Hook):
     # -- the handlers
 
     def _interruption(self, what: str, graceful: bool) -> Interruption:
+        global _hooks_own
+        if _hooks_own is not None and Interruption.current() is _hooks_own:  # left by a run that raised
+            _hooks_own.__exit__(None, None, None)
+        _hooks_own = None
         stop = Interruption.current()
         if stop is None:
-            stop = self._own = Interruption(what, graceful).__enter__()
+            stop = self._own = _hooks_own = Interruption(what, graceful).__enter__()
         return stop
 
     def _release(self) -> None:
+        global _hooks_own
         if self._own is not None:
             self._own.__exit__(None, None, None)
+            if _hooks_own is self._own:
+                _hooks_own = None
             self._own = None
 
     # -- training
