@@ -28,6 +28,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.registry import HOOKS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from test_classification_runs import run_until as run_cmd_until  # noqa: E402
 from test_segmentation import REPO, SEG, make_ade20k, small_config  # noqa: E402
 
 from wavemsa.errors import InputError, Interrupted, run_main  # noqa: E402
@@ -230,26 +231,13 @@ def test_a_signal_before_training_began_stops_there(seg_config, tmp_path, capsys
     assert not list((tmp_path / "w").glob("*.pth"))
 
 
-def run_until(cmd: list[str], marker: str, signum: int, group: bool, env: dict) -> tuple[int, str, str]:
-    """Run ``cmd`` (its own process group), send ``signum`` to it (to its whole group, as a terminal's Ctrl-C,
-    when ``group``) once its output shows ``marker``; return the exit status, stdout and stderr."""
+def run_until(cmd: list[str], marker: str, signum: int, group: bool) -> tuple[int, str, str]:
+    """:func:`test_classification_runs.run_until` (the environment of a user's shell, one thread): the exit status,
+    stdout and stderr."""
     with tempfile.TemporaryFile("w+") as err_file:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=err_file, text=True,
-                                start_new_session=True)
-        lines, sent = [], False
-        try:
-            for line in proc.stdout:
-                lines.append(line)
-                if marker in line and not sent:
-                    (os.killpg if group else os.kill)(proc.pid, signum)
-                    sent = True
-            proc.wait(timeout=600)
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+        proc, out = run_cmd_until(cmd, marker, signum, group, err_file)
         err_file.seek(0)
-        return proc.returncode, "".join(lines), err_file.read()
+        return proc.returncode, out, err_file.read()
 
 
 def free_port() -> str:
@@ -267,7 +255,7 @@ def test_ctrl_c_to_a_training_with_a_loader_worker_is_one_line(seg_config, tmp_p
     cmd = [sys.executable, str(SEG / "tools" / "train.py"), str(seg_config), "--work-dir", str(work),
            "--cfg-options", "train_dataloader.num_workers=1", "train_dataloader.persistent_workers=True",
            "train_cfg.max_iters=50"]
-    code, out, err = run_until(cmd, "Iter(train) [ 1/50]", signal.SIGINT, True, dict(os.environ, OMP_NUM_THREADS="1"))
+    code, out, err = run_until(cmd, "Iter(train) [ 1/50]", signal.SIGINT, True)
     assert code == 130, out[-2000:] + err[-3000:]
     assert "Traceback" not in out + err and "DataLoader worker" not in out + err, err[-3000:]
     step = torch.load(Path((work / "last_checkpoint").read_text()), weights_only=True)["meta"]["iter"]
@@ -278,7 +266,7 @@ def test_ctrl_c_to_a_training_with_a_loader_worker_is_one_line(seg_config, tmp_p
 
 
 @pytest.mark.slow
-def test_sigusr1_to_dist_train_stops_two_processes_at_one_iteration_and_resumes(seg_config, tmp_path):
+def test_sigusr1_to_dist_train_stops_two_processes_at_one_iteration_and_resumes(seg_config, tmp_path, monkeypatch):
     """dist_train.sh (python -m wavemsa.torchrun, two gloo processes): SIGUSR1 to the launcher reaches both
     workers, which stop after the same iteration; rank 0's line and the launcher's end the output, exit status
     138; the checkpoint holds both ranks' generators; dist_train.sh --resume trains on to the end."""
@@ -286,8 +274,9 @@ def test_sigusr1_to_dist_train_stops_two_processes_at_one_iteration_and_resumes(
     iters = 6
     dist = [str(SEG / "tools" / "dist_train.sh"), str(seg_config), "2", "--work-dir", str(work), "--cfg-options",
             f"train_cfg.max_iters={iters}", "default_hooks.logger.interval=1"]
-    env = dict(os.environ, PYTHON=sys.executable, PORT=free_port(), OMP_NUM_THREADS="1")
-    code, out, err = run_until(dist, f"Iter(train) [1/{iters}]", signal.SIGUSR1, False, env)
+    monkeypatch.setenv("PYTHON", sys.executable)
+    monkeypatch.setenv("PORT", free_port())
+    code, out, err = run_until(dist, f"Iter(train) [1/{iters}]", signal.SIGUSR1, False)
     assert code == 128 + signal.SIGUSR1, out[-2000:] + err[-4000:]
     assert "Traceback" not in out + err, err[-4000:]
     ckpt = Path((work / "last_checkpoint").read_text())
@@ -301,8 +290,8 @@ def test_sigusr1_to_dist_train_stops_two_processes_at_one_iteration_and_resumes(
            "to there; to continue, run the same command with --resume" in lines
     assert not (work / LOCK_NAME).exists()
 
-    proc = subprocess.run(["bash", *dist, "--resume"], cwd=REPO, env=dict(env, PORT=free_port()),
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(["bash", *dist, "--resume"], cwd=REPO, env=dict(os.environ, PORT=free_port(),
+                          OMP_NUM_THREADS="1"), capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
     log = sorted(work.glob("*/*.log"))[-1].read_text()
     assert f"resumed epoch: 0, iter: {step}" in log and f"Iter(train) [{iters}/{iters}]" in log
@@ -475,3 +464,20 @@ def test_a_trainer_still_exits_with_persistent_loader_workers_alive():
     proc = subprocess.run([sys.executable, "-c", EXIT_WITH_PERSISTENT_WORKERS], capture_output=True, text=True,
                           timeout=120, cwd=REPO)
     assert proc.returncode == 0 and proc.stdout == "[0]\n", proc.stderr[-2000:]
+
+
+def test_the_innermost_block_is_current_and_a_stopped_block_ignores_further_signals():
+    """A hook finds the entry point's block; once the stop's exception is made, a launcher's SIGTERM to the other
+    processes of the run does not turn it into a stop at once."""
+    assert Interruption.current() is None
+    with Interruption("training") as outer:
+        with Interruption("evaluation", graceful=False) as inner:
+            assert Interruption.current() is inner
+        assert Interruption.current() is outer
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert outer.requested() == signal.SIGUSR1
+        stop = outer.stopped("at iteration 3: it holds the run")
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert Interruption.current() is None
+    assert stop.signum == signal.SIGUSR1
+    assert stop.message == "training interrupted by SIGUSR1 at iteration 3: it holds the run"
