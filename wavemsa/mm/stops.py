@@ -311,7 +311,8 @@ class StopOnSignalHook(Hook):
                                         f"so nothing was saved: {left}")
             position = {"epoch": runner.epoch, "epoch_step": batch_idx + 1, "epoch_length": length}
         else:
-            where = f"at iteration {done} of {loop.max_iters}"
+            total = getattr(loop, "max_iters", None)
+            where = f"at iteration {done}" + (f" of {total}" if total else "")
             position = {}
         position["rng"] = _all_ranks(generators)
         path = save_stop_checkpoint(runner, position)
