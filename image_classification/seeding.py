@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from torch.utils.data import get_worker_info
 
+from wavemsa.runs import rng_state, set_rng_state  # noqa: F401  (the generator states a stop saves)
+
 
 def seed_all(seed: int) -> None:
     """Seed python, numpy and torch (CPU and CUDA) generators."""
@@ -55,30 +57,3 @@ def seeded(seed: int) -> Iterator[None]:
         random.setstate(saved[0])
         np.random.set_state(saved[1])
         torch.set_rng_state(saved[2])
-
-
-def rng_state() -> dict:
-    """The python, numpy, torch (and CUDA) generator states as tensors and numbers (``weights_only`` loadable)."""
-    py = random.getstate()
-    np_state = np.random.get_state()
-    state = {
-        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict) -> None:
-    """Restore what :func:`rng_state` captured."""
-    py = state["python"]
-    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])

@@ -7,7 +7,8 @@
 # and its name heads the usage message. ARGS are the wrapper's: the entry point's positional arguments
 # ("ARG NAMES", e.g. "CONFIG CHECKPOINT"), the number of processes, then options for the entry point.
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (as in MMDetection's / MMSegmentation's scripts).
-# PYTHON picks the interpreter.
+# PYTHON picks the interpreter. torchrun is wavemsa.torchrun: SIGUSR1 (a scheduler's warning) is passed on to
+# the workers like SIGINT / SIGTERM, and an interrupted run ends with the workers' lines and one of the launcher.
 set -euo pipefail
 WRAPPER=$1
 SCRIPT=$(cd "$(dirname "$WRAPPER")" && pwd -P)/$2
@@ -20,7 +21,7 @@ if [ $# -lt $((N + 1)) ]; then
 fi
 GPUS=${*:N+1:1}
 
-exec "${PYTHON:-python}" -m torch.distributed.run \
+exec "${PYTHON:-python}" -m wavemsa.torchrun \
     --nnodes="${NNODES:-1}" \
     --node_rank="${NODE_RANK:-0}" \
     --master_addr="${MASTER_ADDR:-127.0.0.1}" \

@@ -20,6 +20,8 @@ interruptions that end cleanly (:class:`Interruption`).
   :func:`~wavemsa.errors.run_main` prints as one line with exit status 128 + the signal.
 * :func:`ignore_interruptions`: the ``worker_init_fn`` of DataLoaders, so that a Ctrl-C in a terminal (sent to the
   whole process group) or a scheduler's signal to every process leaves the loader workers to their parent.
+* :func:`rng_state` / :func:`set_rng_state`: the main process's random generators, saved with a stop's checkpoint
+  so that the resumed run draws the numbers the uninterrupted run would have drawn.
 
 ``python -m wavemsa.runs --processes 2`` measures what the per-step agreement costs (gloo, CPU).
 """
@@ -40,7 +42,7 @@ from typing import Any
 
 from .errors import InputError, Interrupted, signal_name
 
-__all__ = ["LOCK_NAME", "Interruption", "RunLock", "ignore_interruptions"]
+__all__ = ["LOCK_NAME", "Interruption", "RunLock", "ignore_interruptions", "rng_state", "set_rng_state"]
 
 log = logging.getLogger("wavemsa.runs")
 
@@ -257,8 +259,13 @@ class Interruption:
     :meth:`requested` at a safe point (then it saves and raises :meth:`stopped`); a second SIGINT or SIGTERM raises
     :class:`~wavemsa.errors.Interrupted` at once, its message ending with :attr:`latest` (what the last save left).
     With ``graceful=False`` (work with nothing to save, e.g. an evaluation) the first signal raises at once.
-    Signal handlers can only be set from the main thread; elsewhere the block changes nothing.
+    Signal handlers can only be set from the main thread; elsewhere the block changes nothing. Once
+    :meth:`stopped` has made the exception that ends the work, further signals are ignored (a launcher stopping
+    the other processes of the run must not turn the stop into another one). :meth:`current` is the innermost
+    active block of this process (a framework hook finds the entry point's there).
     """
+
+    _active: list[Interruption] = []
 
     def __init__(self, what: str, graceful: bool = True) -> None:
         self.what, self.graceful = what, graceful
@@ -266,6 +273,7 @@ class Interruption:
         self.latest = "nothing was saved"
         self._previous: dict[int, Any] = {}
         self._distributed = False
+        self._ended = False
 
     def __enter__(self) -> Interruption:
         if threading.current_thread() is threading.main_thread():
@@ -274,14 +282,24 @@ class Interruption:
         self._distributed, _ = _distributed()
         if self._distributed:
             control_group()  # collective: created now, while every rank is here
+        Interruption._active.append(self)
         return self
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
+        if self in Interruption._active:
+            Interruption._active.remove(self)
+
+    @classmethod
+    def current(cls) -> Interruption | None:
+        """The innermost :class:`Interruption` block active in this process, or None."""
+        return cls._active[-1] if cls._active else None
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self._ended:
+            return
         name = signal_name(signum)
         if not self.graceful:
             raise Interrupted(signum, f"{self.what} interrupted by {name}; {self.latest}")
@@ -290,8 +308,9 @@ class Interruption:
                 raise Interrupted(signum, f"{self.what} stopped at once by a second {name}; {self.latest}")
             return
         self.signum = signum
-        log.warning("%s: %s will stop after the current step and save where it is (%s again stops at once)",
-                    name, self.what, "Ctrl-C" if signum == signal.SIGINT else name)
+        again = {signal.SIGINT: "Ctrl-C again", signal.SIGTERM: "SIGTERM again"}.get(signum, "SIGINT or SIGTERM")
+        log.warning("%s: %s will stop after the current step and save where it is (%s stops at once)",
+                    name, self.what, again)
 
     def requested(self) -> int:
         """The signal that asked to stop (0: none). Under torch.distributed a collective over all ranks (call it at
@@ -312,6 +331,7 @@ class Interruption:
     def stopped(self, message: str) -> Interrupted:
         """The exception that ends the work after a requested stop: ``WHAT interrupted by SIGNAL MESSAGE``."""
         signum = self.signum or signal.SIGINT
+        self._ended = True
         return Interrupted(signum, f"{self.what} interrupted by {signal_name(signum)} {message}")
 
 
@@ -320,6 +340,44 @@ def ignore_interruptions(worker_id: int = 0) -> None:
     a scheduler's signals reach every process); their parent stops them when it stops."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_IGN)
+
+
+def rng_state() -> dict:
+    """The python, numpy, torch (and CUDA) generator states of this process as tensors and numbers (``weights_only``
+    loadable)."""
+    import random
+
+    import numpy as np
+    import torch
+
+    py = random.getstate()
+    np_state = np.random.get_state()
+    state = {
+        "python": {"version": py[0], "state": torch.tensor(py[1], dtype=torch.int64), "gauss": py[2]},
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore what :func:`rng_state` captured."""
+    import random
+
+    import numpy as np
+    import torch
+
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(x) for x in py["state"].tolist()), py["gauss"]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 # ---------------------------------------------------------------------------------------------- cost of agreeing

@@ -10,6 +10,9 @@
   checkpoints (added by the plug-ins on import) and the check that a checkpoint fits the model, which
   :class:`~wavemsa.mm.checkpoint.CheckpointFitHook` (in every config's ``custom_hooks``) runs before a runner
   loads one.
+- :mod:`~wavemsa.mm.stops`: trainings that stop cleanly on SIGINT / SIGTERM / SIGUSR1 and resume exactly
+  (:class:`~wavemsa.mm.stops.StopOnSignalHook`, the resumable training loops; in every config, and added by
+  :func:`~wavemsa.mm.train.build_runner` to any other).
 - :mod:`~wavemsa.mm.data`: what the checked datasets of both plug-ins share (undecodable files named).
 - :mod:`~wavemsa.mm.outputs`: ``training_curves.png`` (files written through :mod:`wavemsa.files`).
 - :mod:`~wavemsa.mm.flops`: params / FLOPs through :func:`wavemsa.complexity.flop_analysis`.

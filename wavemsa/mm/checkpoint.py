@@ -27,8 +27,8 @@ from torch import nn
 from ..checkpoint import load_state_dict
 from ..errors import InputError, first_few
 
-__all__ = ["CheckpointFitHook", "allow_mmengine_checkpoints", "check_checkpoint_fits", "mmengine_checkpoint_globals",
-           "read_weights", "unwrap"]
+__all__ = ["CheckpointFitHook", "allow_mmengine_checkpoints", "check_checkpoint_fits", "checkpoint_to_resume",
+           "mmengine_checkpoint_globals", "read_weights", "unwrap"]
 
 
 def mmengine_checkpoint_globals() -> list:
@@ -112,6 +112,14 @@ def check_checkpoint_fits(model: nn.Module, path: str | os.PathLike, scratch_mod
     return theirs
 
 
+def checkpoint_to_resume(cfg, work_dir: str) -> str | None:
+    """The checkpoint a runner of ``cfg`` resumes from: ``load_from`` when ``resume`` is set, else the latest of
+    ``work_dir`` (mmengine's ``last_checkpoint``); None when it does not resume."""
+    if not cfg.get("resume"):
+        return None
+    return cfg.get("load_from") or find_latest_checkpoint(work_dir)
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The model inside mmengine's DDP wrapper and test-time-augmentation wrapper, if any."""
 
@@ -137,9 +145,7 @@ class CheckpointFitHook(Hook):
         self.scratch_modules = tuple(scratch_modules)
 
     def before_run(self, runner) -> None:
-        path = runner.cfg.get("load_from")
-        if runner.cfg.get("resume") and not path:
-            path = find_latest_checkpoint(runner.work_dir)
+        path = checkpoint_to_resume(runner.cfg, runner.work_dir) or runner.cfg.get("load_from")
         if path:
             training = isinstance(runner.optim_wrapper, OptimWrapper)  # runner.train() builds it before this hook
             check_checkpoint_fits(unwrap(runner.model), path, self.scratch_modules if training else ())

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import InputError
 
-__all__ = ["adapt_to_device", "enable_amp", "slurm_environment"]
+__all__ = ["adapt_to_device", "enable_amp", "init_distributed", "slurm_environment"]
 
 
 def _replace_sync_bn(node: Any) -> int:
@@ -105,3 +105,16 @@ def adapt_to_device(cfg) -> None:
     wrapper.setdefault("broadcast_buffers", False)
     wrapper.setdefault("find_unused_parameters", cfg.get("find_unused_parameters", False))
     cfg.model_wrapper_cfg = wrapper
+
+
+def init_distributed(cfg) -> None:
+    """Initialise torch.distributed for ``cfg.launcher`` before the runner exists, as the runner would (mmengine's
+    ``init_dist`` with the config's ``env_cfg.dist_cfg``; without CUDA :func:`adapt_to_device` has set up gloo):
+    the entry point can then agree with the other ranks first (the work dir's lock). No-op for ``none``."""
+    import torch.distributed as dist
+
+    if cfg.launcher == "none" or dist.is_initialized():
+        return
+    from mmengine.dist import init_dist
+
+    init_dist(cfg.launcher, **dict((cfg.get("env_cfg") or {}).get("dist_cfg") or {}))

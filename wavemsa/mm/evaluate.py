@@ -7,7 +7,10 @@ The checkpoint must hold every weight of the model with its shape, read with ``w
 (``CheckpointFitHook``): a truncated file, a classification checkpoint or one of another model is a one-line
 error naming the file, never an evaluation of random weights. Rank 0 writes the metrics (the framework's names:
 ``coco/bbox_mAP``, ..., or ``aAcc``, ``mIoU``, ``mAcc``) as JSON to ``--metrics-json`` (default
-``<work dir>/metrics.json``).
+``<work dir>/metrics.json``). SIGINT, SIGTERM or SIGUSR1 end the evaluation at once with one line and status
+128 + the signal. The work dir is not locked: evaluating a checkpoint of a training that is still running, in its
+own work dir, is common, and the evaluation writes only a new timestamped log folder, ``metrics.json`` and
+mmengine's copy of the config there.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from functools import partial
 from ..cli import existing_file, output_file, output_folder, positive_float, positive_int
 from ..errors import InputError, run_main
 from ..files import write_json
+from ..runs import Interruption
 from .config import add_common_args, dataset_leaves, load_config
 from .device import adapt_to_device
 from .outputs import float_metrics
@@ -68,8 +72,10 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> dict[
     if args.out:
         task.set_out(cfg, args.out)
     adapt_to_device(cfg)
-    runner = build_runner(cfg)
-    metrics = float_metrics(runner.test())
+    with Interruption("evaluation", graceful=False) as stop:
+        stop.latest = "no metrics were written"
+        runner = build_runner(cfg)
+        metrics = float_metrics(runner.test())
     if runner.rank == 0:
         path = write_json(args.metrics_json or osp.join(cfg.work_dir, "metrics.json"), metrics)
         print(f"metrics written to {path}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..backbone import register_mm_backbone
+from . import stops  # noqa: F401  (registers StopOnSignalHook and the resumable training loops)
 from .checkpoint import allow_mmengine_checkpoints
 
 
@@ -10,6 +11,7 @@ def setup_plugin(models_registry) -> None:
     registry, and let torch's ``weights_only=True`` loader read mmengine checkpoints by allowing exactly the
     classes they hold (:func:`~wavemsa.mm.checkpoint.allow_mmengine_checkpoints`): the frameworks' own tools
     (inferencers, ``.mim/tools/test.py``) then open this project's checkpoints without unrestricted
-    unpickling. Importing this module registers :class:`~wavemsa.mm.checkpoint.CheckpointFitHook`."""
+    unpickling. Importing this module registers :class:`~wavemsa.mm.checkpoint.CheckpointFitHook`,
+    :class:`~wavemsa.mm.stops.StopOnSignalHook` and the resumable training loops."""
     register_mm_backbone(models_registry)
     allow_mmengine_checkpoints()

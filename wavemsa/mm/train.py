@@ -9,6 +9,11 @@ the configs use (checked datasets, the backbone's ``init_weights``, ``Checkpoint
 and MMSegmentation's own ``tools/train.py`` run the same checks; here they become one-line errors. Without
 CUDA the GPU configs still run (:mod:`wavemsa.mm.device`). Rank 0 writes ``training_curves.png`` into the
 work dir at the end.
+
+The work dir belongs to one training at a time (:class:`wavemsa.runs.RunLock` in ``WORK_DIR/.lock``, held by
+rank 0 once torch.distributed is up): a second training on it is refused with one line naming the first. SIGINT,
+SIGTERM and SIGUSR1 end the iteration under way, save a checkpoint there and exit with one line and status
+128 + the signal; ``--resume`` continues exactly from it (:mod:`wavemsa.mm.stops`).
 """
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ from functools import partial
 
 from ..cli import existing_file
 from ..errors import InputError, run_main
+from ..runs import Interruption, RunLock
 from .config import add_common_args, load_config
-from .device import adapt_to_device, enable_amp
+from .device import adapt_to_device, enable_amp, init_distributed
 from .outputs import plot_training
+from .stops import adopt_resumed_seed, enable_stops
 from .task import Task, get_task
 
 __all__ = ["build_runner", "main", "run"]
@@ -47,13 +54,15 @@ def parse_args(argv: list[str] | None, task: Task) -> argparse.Namespace:
 
 def build_runner(cfg):
     """mmengine's Runner of ``cfg`` (or the config's ``runner_type``), its visualizer named after the run
-    (mmdet / mmseg name theirs all 'visualizer': a second run in one process would log into the first's).
-    The one place where both entry points build their runner."""
+    (mmdet / mmseg name theirs all 'visualizer': a second run in one process would log into the first's), with
+    :class:`~wavemsa.mm.stops.StopOnSignalHook` and the resumable training loops
+    (:func:`~wavemsa.mm.stops.enable_stops`). The one place where both entry points build their runner."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     if cfg.get("visualizer"):
         cfg.visualizer.pop("name", None)
+    enable_stops(cfg)
     return Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
 
 
@@ -76,8 +85,11 @@ def main(argv: list[str] | None = None, task: Task | str = "detection") -> str:
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     adapt_to_device(cfg)
-    runner = build_runner(cfg)
-    runner.train()
+    init_distributed(cfg)  # before the lock: rank 0 takes it, every rank learns the outcome
+    adopt_resumed_seed(cfg)
+    with RunLock(cfg.work_dir, "training", "use another --work-dir"), Interruption("training"):
+        runner = build_runner(cfg)
+        runner.train()
     if runner.rank == 0:
         png = plot_training(cfg.work_dir, task.curve_metrics, metric_label=task.metric_label)
         if png:

@@ -22,8 +22,10 @@ coco_root = repo_root + '/datasets/coco/'
 coco_dataset = 'CheckedCocoDataset'
 
 # the checkpoint a runner loads must hold every weight of the model (fine-tuning configs may list
-# scratch_modules=[...], modules a training run starts without)
-custom_hooks = [dict(type='CheckpointFitHook')]
+# scratch_modules=[...], modules a training run starts without); SIGINT / SIGTERM / SIGUSR1 end the training
+# iteration under way, save a checkpoint there and exit (the configs' ResumableEpochBasedTrainLoop continues it
+# exactly with --resume)
+custom_hooks = [dict(type='CheckpointFitHook'), dict(type='StopOnSignalHook')]
 
 # the originals' DDP setting (their configs: find_unused_parameters = True)
 find_unused_parameters = True

@@ -43,6 +43,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
 max_epochs = _base_.adamw_3x_fp16.max_epochs
-train_cfg = dict(max_epochs=max_epochs)
+# mmengine's epoch loop, continuing a run stopped mid-epoch at the step where it stopped (wavemsa_det registers it)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 param_scheduler = _base_.adamw_3x_fp16.param_scheduler
 optim_wrapper = _base_.adamw_3x_fp16.optim_wrapper

@@ -18,3 +18,5 @@ optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale=512.,
     optimizer=dict(type='AdamW', lr=0.0002, betas=(0.9, 0.999), weight_decay=0.0001))
+# mmengine's epoch loop, continuing a run stopped mid-epoch at the step where it stopped (wavemsa_det registers it)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop')

@@ -26,7 +26,8 @@ test_evaluator = val_evaluator
 auto_scale_lr = dict(base_batch_size=8)
 
 max_epochs = _base_.adamw_3x_fp16.max_epochs
-train_cfg = dict(max_epochs=max_epochs)
+# mmengine's epoch loop, continuing a run stopped mid-epoch at the step where it stopped (wavemsa_det registers it)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 param_scheduler = _base_.adamw_3x_fp16.param_scheduler
 optim_wrapper = dict(
     _delete_=True,

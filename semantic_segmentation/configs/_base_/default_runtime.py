@@ -13,5 +13,6 @@ load_from = None
 resume = False
 tta_model = dict(type='SegTTAModel')
 # the checkpoint a runner loads (load_from, resume, test.py's) must hold every weight of the model (a fine-tuning
-# config may list scratch_modules=[...], modules a training run starts without)
-custom_hooks = [dict(type='CheckpointFitHook')]
+# config may list scratch_modules=[...], modules a training run starts without); SIGINT / SIGTERM / SIGUSR1 end
+# the training iteration under way, save a checkpoint there and exit (--resume continues it exactly)
+custom_hooks = [dict(type='CheckpointFitHook'), dict(type='StopOnSignalHook')]

@@ -22,3 +22,5 @@ param_scheduler = [
 ]
 # lr for 16 images per step; --cfg-options auto_scale_lr.enable=True scales it to another batch
 auto_scale_lr = dict(enable=False, base_batch_size=16)
+# mmengine's iteration loop, restoring the random generators a stopped run saved (wavemsa_seg registers it)
+train_cfg = dict(type='ResumableIterBasedTrainLoop')

@@ -12,3 +12,5 @@ optim_wrapper = dict(
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=40000, by_epoch=False)]
 # lr for 32 images per step; --cfg-options auto_scale_lr.enable=True scales it to another batch
 auto_scale_lr = dict(enable=False, base_batch_size=32)
+# mmengine's iteration loop, restoring the random generators a stopped run saved (wavemsa_seg registers it)
+train_cfg = dict(type='ResumableIterBasedTrainLoop')
