@@ -109,7 +109,8 @@ class TokenLabelTransform:
                                  "AutoAugment policy")
             for op in augment_ops(t):
                 if op.name in SPATIAL_OPS:
-                    op.aug_fn = ReportedWarp(op.name, op.aug_fn, self.warps)
+                    if not isinstance(op.aug_fn, ReportedWarp):  # an op listed twice reports once
+                        op.aug_fn = ReportedWarp(op.name, op.aug_fn, self.warps)
                 elif op.name not in PIXEL_OPS:
                     raise InputError(f"--aa '{args.aa}' with --token-label: the label maps cannot follow timm's "
                                      f"op '{op.name}' (not known to keep the image's geometry)")

@@ -33,7 +33,7 @@ from image_classification.token_label import (  # noqa: E402
     mix_class_target,
     soft_cross_entropy,
 )
-from image_classification.token_label_transforms import SPATIAL_OPS  # noqa: E402
+from image_classification.token_label_transforms import SPATIAL_OPS, ReportedWarp, augment_ops  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 from wavemsa.token_label import swap_box  # noqa: E402
 
@@ -220,6 +220,10 @@ def test_label_map_is_left_alone_by_pixel_ops_and_follows_each_spatial_op(tmp_pa
         for _ in range(3):
             _, crop = ds.augment(ds.read(0))
             assert len(crop.warps) == (op in SPATIAL), op
+    for policy in ("original", "v0", "3a"):  # AutoAugment policies: their spatial ops report too (TranslateY in pixels)
+        ds = TokenLabelFolder(str(split), parse(["--aa", policy, "--token-label", "--token-label-data", str(labels)]))
+        ops = [op for t in ds.augment.augment.transforms for op in augment_ops(t)]
+        assert ops and all(isinstance(op.aug_fn, ReportedWarp) == (op.name in SPATIAL_OPS) for op in ops)
 
 
 def test_cells_an_op_fills_take_no_class_evidence(tmp_path):
