@@ -12,11 +12,13 @@ showed the teacher (``crop_pct`` 1.0 for the NFNet-F6 maps, made with ``--img-si
 A ``meta.json`` next to the class folders (written by ``make_token_labels.py``, absent from the published
 maps) records the teacher, the classes and ``crop_pct``.
 
-Targets: the teacher's scores are placed in a (K, H, W) map (0 outside the top k, as the originals), the
-image's random crop box is mapped into grid coordinates (flipped with the image), the map is resampled to
-the crop (bilinear samples averaged over each output cell, like ``roi_align``; cells outside the grid take
-its border value) at 1 x 1 (the class target) and S x S (the token targets), and a softmax over the classes
-gives the target distributions, label-smoothed: ``(1 - s) * p + s / K``.
+Targets: the teacher's scores are placed in a (K, H, W) map (0 outside the top k, as the originals); the
+training sample's geometry (:class:`Crop`: flip, RandAugment's spatial ops, crop box) maps the centres of
+n x n sub-cells of every target cell back to the image, and from there into the grid; the map is sampled
+there (bilinear; positions outside the grid take its border value, positions an op filled take 0 scores, as
+the originals' constant fill) and averaged over each cell (like ``roi_align``), at 1 x 1 (the class target)
+and S x S (the token targets); a softmax over the classes gives the target distributions, label-smoothed:
+``(1 - s) * p + s / K``.
 """
 from __future__ import annotations
 
@@ -91,10 +93,20 @@ def read_meta(label_root: str | Path) -> dict | None:
     return meta
 
 
+Affine = tuple[float, float, float, float, float, float]
+MIN_WARPED_SAMPLES = 4  # sub-cells per side of a warped crop's target cells, so that an op's fill counts by area
+
+
 @dataclass(frozen=True)
 class Crop:
-    """A training crop of an image of ``image_size`` (width, height): the box (top, left, height, width)
-    in image pixels, mirrored horizontally afterwards when ``flipped``."""
+    """How a training crop was made from an image of ``image_size`` (width, height), in the order of the
+    token-labelling recipe: the image mirrored horizontally when ``flipped``, then warped by each of ``warps``
+    in turn (RandAugment's spatial ops), then cut to the box (top, left, height, width) in pixels of the result.
+
+    A warp is PIL's ``Image.transform(AFFINE)`` matrix (a, b, c, d, e, f): the output position (x, y) shows
+    the input at (a x + b y + c, d x + e y + f), positions in pixels (pixel (i, j) spans [j, j + 1) x
+    [i, i + 1)); where that falls outside the image the output is the op's fill.
+    """
 
     top: float
     left: float
@@ -102,34 +114,48 @@ class Crop:
     width: float
     image_size: tuple[int, int]
     flipped: bool = False
+    warps: tuple[Affine, ...] = ()
 
 
-def crop_in_grid(crop: Crop, grid: tuple[int, int], crop_pct: float = 1.0) -> tuple[float, float, float, float]:
-    """The crop box as (x0, y0, x1, y1) in the coordinates of a label grid of ``grid`` = (H, W) cells laid
-    over the image's centre square of side ``crop_pct`` x min(width, height) (cell (i, j) spans
-    [j, j + 1) x [i, i + 1))."""
-    W, H = crop.image_size
-    side = crop_pct * min(W, H)
-    ox, oy = (W - side) / 2, (H - side) / 2
-    sx, sy = grid[1] / side, grid[0] / side
-    return ((crop.left - ox) * sx, (crop.top - oy) * sy,
-            (crop.left + crop.width - ox) * sx, (crop.top + crop.height - oy) * sy)
-
-
-def resample(maps: torch.Tensor, box: tuple[float, float, float, float], size: tuple[int, int]) -> torch.Tensor:
-    """``maps`` (C, H, W) over ``box`` = (x0, y0, x1, y1) in grid coordinates, resampled to ``size`` =
-    (h, w) cells: each output cell averages n x n bilinear samples at its sub-cell centres (n = the cell's
-    extent in grid cells, rounded up, at most 16), cells outside the grid take its border value."""
-    C, H, W = maps.shape
-    x0, y0, x1, y1 = box
+def source_positions(crop: Crop, size: tuple[int, int], n: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For an h x w grid of cells over the crop (``size`` = (h, w)), the centres of the n x n sub-cells of
+    every cell traced back through the crop, the warps and the flip to the original image: x and y in its
+    pixels, (h * n, w * n) float64 each, and whether the augmented image shows the image there (False
+    where an op filled it)."""
     h, w = size
-    n = min(16, max(1, math.ceil(max((x1 - x0) / w, (y1 - y0) / h))))
-    xs = x0 + (torch.arange(w * n, dtype=torch.float32) + 0.5) * ((x1 - x0) / (w * n))
-    ys = y0 + (torch.arange(h * n, dtype=torch.float32) + 0.5) * ((y1 - y0) / (h * n))
-    gy, gx = torch.meshgrid(ys / H * 2 - 1, xs / W * 2 - 1, indexing="ij")  # align_corners=False coordinates
-    grid = torch.stack([gx, gy], dim=-1)[None]
-    samples = F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return F.avg_pool2d(samples, n)[0] if n > 1 else samples[0]
+    W, H = crop.image_size
+    xs = crop.left + (torch.arange(w * n, dtype=torch.float64) + 0.5) * (crop.width / (w * n))
+    ys = crop.top + (torch.arange(h * n, dtype=torch.float64) + 0.5) * (crop.height / (h * n))
+    y, x = torch.meshgrid(ys, xs, indexing="ij")
+    shown = torch.ones_like(x, dtype=torch.bool)
+    for a, b, c, d, e, f in reversed(crop.warps):
+        x, y = a * x + b * y + c, d * x + e * y + f
+        shown &= (x >= 0) & (x < W) & (y >= 0) & (y < H)
+    if crop.flipped:
+        x = W - x
+    return x, y, shown
+
+
+def resample(maps: torch.Tensor, crop: Crop, size: tuple[int, int], crop_pct: float = 1.0) -> torch.Tensor:
+    """``maps`` (C, H, W), a grid laid over the centre square of side ``crop_pct`` x min(width, height) of the
+    crop's image, resampled to ``size`` = (h, w) cells over the crop: each output cell averages n x n
+    bilinear samples at its sub-cell centres (n = the cell's extent in grid cells, rounded up, at most 16;
+    at least ``MIN_WARPED_SAMPLES`` when the crop is warped); samples outside the grid take its border value,
+    samples where an op filled the image take 0."""
+    C, H, W = maps.shape
+    h, w = size
+    img_w, img_h = crop.image_size
+    side = crop_pct * min(img_w, img_h)
+    n = min(16, max(1, math.ceil(max(crop.width * W / (side * w), crop.height * H / (side * h)))))
+    if crop.warps:
+        n = max(n, MIN_WARPED_SAMPLES)
+    x, y, shown = source_positions(crop, size, n)
+    gx = (x - (img_w - side) / 2) / side * 2 - 1  # grid_sample's align_corners=False coordinates
+    gy = (y - (img_h - side) / 2) / side * 2 - 1
+    grid = torch.stack([gx, gy], dim=-1)[None].float()
+    samples = F.grid_sample(maps[None].float(), grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+    samples = samples * shown
+    return F.avg_pool2d(samples, n) if n > 1 else samples
 
 
 def token_targets(scores: torch.Tensor, indices: torch.Tensor, num_classes: int, crop: Crop, size: int,
@@ -139,10 +165,7 @@ def token_targets(scores: torch.Tensor, indices: torch.Tensor, num_classes: int,
     label-smoothed distribution over the K classes. ``scores`` / ``indices``: (k, H, W) from a label file."""
     H, W = scores.shape[-2:]
     dense = torch.zeros(num_classes, H, W).scatter_(0, indices, scores)
-    box = crop_in_grid(crop, (H, W), crop_pct)
-    whole = resample(dense, box, (1, 1)).reshape(num_classes, 1)
-    tokens = resample(dense, box, (size, size))
-    if crop.flipped:
-        tokens = tokens.flip(-1)
-    logits = torch.cat([whole, tokens.reshape(num_classes, -1)], dim=1)
+    whole = resample(dense, crop, (1, 1), crop_pct).reshape(num_classes, 1)
+    tokens = resample(dense, crop, (size, size), crop_pct).reshape(num_classes, -1)
+    logits = torch.cat([whole, tokens], dim=1)
     return logits.softmax(dim=0) * (1.0 - smoothing) + smoothing / num_classes

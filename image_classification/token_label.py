@@ -2,7 +2,8 @@
 
 * :class:`TokenLabelFolder`: the training set with a dense label map per image (``--token-label-data``,
   format in :mod:`image_classification.label_maps`); each sample is (image, target (K, 1 + S*S)): the
-  crop and flip applied to the image are applied to its label map.
+  flip, RandAugment's spatial ops and the crop applied to the image (:mod:`.token_label_transforms`) are
+  applied to its label map.
 * :class:`TrainForward`: calls the model's ``forward_train`` (MixToken) through ``forward``, so that
   DistributedDataParallel, which syncs gradients only for ``forward``, sees it.
 * :class:`TokenLabelCrossEntropy`: cls_weight x CE(class logits, class target mixed by the MixToken box's
@@ -11,45 +12,20 @@
 from __future__ import annotations
 
 import os
-import random
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.transforms import Compose
-from torchvision.transforms import functional as TF
 
 from wavemsa.errors import InputError
 from wavemsa.token_label import box_fraction
 
-from .data import SafeImageFolder, build_transform
+from .data import SafeImageFolder
 from .folders import check_same_classes
-from .label_maps import Crop, label_path, read_label_map, read_meta, token_targets
+from .label_maps import label_path, read_label_map, read_meta, token_targets
+from .token_label_transforms import TokenLabelTransform
 
 PRELOAD_BYTES = 256 * 2**20  # label maps of a dataset whose files take at most this are read once, up front
-
-
-class CropFlipTransform:
-    """timm's training transform that also reports the crop box and flip it applied to the image:
-    ``transform(image) -> (tensor, Crop)``."""
-
-    def __init__(self, args) -> None:
-        crop_flip, augment, final = build_transform(True, args, separate=True)
-        self.crop = crop_flip.transforms[0]  # timm's RandomResizedCropAndInterpolation
-        self.hflip = float(args.hflip)
-        self.rest = Compose([*augment.transforms, *final.transforms])
-
-    def __call__(self, image):
-        W, H = image.size
-        top, left, h, w = self.crop.get_params(image, self.crop.scale, self.crop.ratio)
-        interp = self.crop.interpolation
-        if isinstance(interp, (tuple, list)):  # train_interpolation 'random'
-            interp = random.choice(interp)
-        image = TF.resized_crop(image, top, left, h, w, self.crop.size, interp)
-        flipped = self.hflip > 0 and bool(torch.rand(1) < self.hflip)
-        if flipped:
-            image = TF.hflip(image)
-        return self.rest(image), Crop(top, left, h, w, (W, H), flipped)
 
 
 class TokenLabelFolder(SafeImageFolder):
@@ -61,7 +37,7 @@ class TokenLabelFolder(SafeImageFolder):
 
     def __init__(self, root: str, args) -> None:
         super().__init__(root, transform=None, on_error="substitute")
-        self.augment = CropFlipTransform(args)
+        self.augment = TokenLabelTransform(args)
         self.label_root = str(args.token_label_data)
         self.size = args.token_label_size
         self.smoothing = float(args.smoothing)

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 from PIL import Image
+from timm.data.auto_augment import NAME_TO_OP
+from torchvision.transforms import functional as TF
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -23,13 +26,14 @@ from image_classification import main as ic_main  # noqa: E402
 from image_classification import make_token_labels as mtl  # noqa: E402
 from image_classification.config import parse_with_config  # noqa: E402
 from image_classification.distributed import DistInfo  # noqa: E402
-from image_classification.label_maps import read_label_map, write_label_map  # noqa: E402
+from image_classification.label_maps import read_label_map, token_targets, write_label_map  # noqa: E402
 from image_classification.token_label import (  # noqa: E402
     TokenLabelCrossEntropy,
     TokenLabelFolder,
     mix_class_target,
     soft_cross_entropy,
 )
+from image_classification.token_label_transforms import SPATIAL_OPS, ReportedWarp, augment_ops  # noqa: E402
 from wavemsa.errors import InputError, run_main  # noqa: E402
 from wavemsa.token_label import swap_box  # noqa: E402
 
@@ -116,6 +120,167 @@ def test_label_map_classes_stay_under_their_pixels_after_random_crops_and_flips(
     assert checked > 300 and flipped_seen == {True, False}
 
 
+RECIPE_OPS = ["AutoContrast", "Equalize", "Invert", "Rotate", "PosterizeIncreasing", "SolarizeIncreasing",
+              "SolarizeAdd", "ColorIncreasing", "ContrastIncreasing", "BrightnessIncreasing", "SharpnessIncreasing",
+              "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"]  # timm's 'inc1' RandAugment ops
+SPATIAL = ["Rotate", "ShearX", "ShearY", "TranslateXRel", "TranslateYRel"]
+
+
+def marked_scene(root: Path, size: tuple[int, int], hot: tuple[slice, slice]) -> tuple[Path, Path]:
+    """A black image of ``size`` = (W, H) with a white patch over the 16-pixel label cells ``hot`` (rows,
+    columns) of a 7 x 7 label map laid over its centre square (side H = 112): class 1 (score 8) in those cells,
+    class 0 (score 8) elsewhere (also beyond the square, where the map's border cells count: keep ``hot`` off
+    the border). Two class folders holding the image, so the maps have 2 classes."""
+    W, H = size
+    img = np.zeros((H, W, 3), np.uint8)
+    ox = (W - H) // 2
+    rows, cols = hot
+    img[16 * rows.start:16 * rows.stop, ox + 16 * cols.start:ox + 16 * cols.stop] = 255
+    order = torch.zeros(2, 7, 7, dtype=torch.long)
+    order[1] = 1
+    order[0, rows, cols], order[1, rows, cols] = 1, 0
+    scores = torch.stack([torch.full((7, 7), 8.0), torch.zeros(7, 7)])
+    data, labels = root / "data", root / "labels"
+    for c in "ab":
+        (data / "train" / c).mkdir(parents=True)
+        Image.fromarray(img).save(data / "train" / c / "scene.png")
+        write_label_map(labels / c / "scene.pt", scores, order)
+    return data / "train", labels
+
+
+def one_op_dataset(split: Path, labels: Path, op: str, *extra: str) -> TokenLabelFolder:
+    """TokenLabelFolder at 112 x 112 (7 x 7 tokens) whose RandAugment applies exactly ``op`` to every image,
+    at magnitude 9 without noise (the sign of the argument random, as in training)."""
+    args = parse(["--input-size", "112", "--aa", "rand-m9-n1-p1.0-mstd0-inc1", "--reprob", "0", "--hflip", "0.5",
+                  "--train-interpolation", "bilinear", "--smoothing", "0.1", "--token-label", "--token-label-data",
+                  str(labels), *extra])
+    ds = TokenLabelFolder(str(split), args)
+    ds.size = 7
+    randaug = ds.augment.augment.transforms[0]
+    randaug.ops = [o for o in randaug.ops if o.name == op]
+    assert len(randaug.ops) == 1
+    return ds
+
+
+def denormalise(image: torch.Tensor) -> torch.Tensor:
+    """A normalised (3, H, W) image back in [0, 255]."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    return (image * std + mean) * 255
+
+
+@pytest.mark.parametrize("name", sorted(SPATIAL_OPS))
+def test_every_spatial_op_moves_pixels_where_its_affine_says(name):
+    """Each spatial op's affine (the geometry given to the label map) against what timm's op does to an
+    image: the output pixels showing a marked input square are exactly those whose centre the affine sends
+    into the square."""
+    W, H = 90, 60
+    img = np.zeros((H, W, 3), np.uint8)
+    img[20:28, 50:58] = 255
+    for arg in {"Rotate": (27.0, -13.0), "ShearX": (0.27, -0.2), "ShearY": (0.2, -0.27),
+                "TranslateX": (-20.0, 11.0), "TranslateY": (-9.0, 14.0)}.get(name, (-0.3, 0.2)):
+        out = np.asarray(NAME_TO_OP[name](Image.fromarray(img), arg, resample=Image.NEAREST, fillcolor=(0, 0, 0)))
+        a, b, c, d, e, f = SPATIAL_OPS[name](arg, (W, H))
+        y, x = np.mgrid[0:H, 0:W] + 0.5
+        sx, sy = a * x + b * y + c, d * x + e * y + f
+        inside = (sx >= 50) & (sx < 58) & (sy >= 20) & (sy < 28)
+        edge = np.minimum(np.abs(sx[..., None] - [50, 58]).min(-1), np.abs(sy[..., None] - [20, 28]).min(-1)) < 1e-6
+        assert inside.sum() >= 20 and np.array_equal(inside[~edge], out[..., 0][~edge] > 128), (name, arg)
+
+
+@pytest.mark.parametrize("op", SPATIAL)
+def test_label_map_moves_with_the_image_under_randaugments_spatial_ops(op, tmp_path):
+    """RandAugment forced to one spatial op at magnitude 9 (rotate 27 degrees, shear 0.27, translate 0.405 x
+    the side: the marked patch moves 1 to 3.6 tokens), with random crops and flips on a 144 x 112 image:
+    wherever the white patch lands in the augmented crop, the token targets of its class land there too."""
+    split, labels = marked_scene(tmp_path, (144, 112), (slice(4, 6), slice(4, 6)))
+    ds = one_op_dataset(split, labels, op, "--scale", "0.5", "1.0")
+    ds.check_labels()
+    scores, idx = read_label_map(ds.label_file(0), 2)
+    random.seed(0)
+    np.random.seed(0)
+    checked, warps = 0, set()
+    for _ in range(40):
+        image, crop = ds.augment(ds.read(0))  # what ds[0] does, keeping the geometry
+        target = token_targets(scores, idx, 2, crop, 7)
+        assert len(crop.warps) == 1
+        warps.add(tuple(round(v, 6) for v in crop.warps[0]))
+        white = (denormalise(image) > 200).all(0).float()
+        share = F.avg_pool2d(white[None], 16)[0].reshape(-1)  # marked fraction of each of the 7 x 7 tokens
+        hot = target[1, 1:] > target[0, 1:] + 1e-6  # tokens whose target is the patch's class
+        assert not hot[share == 0].any() and hot[share >= 0.95].all()
+        checked += int((share >= 0.95).sum())
+    assert checked >= 20 and len(warps) == 2  # both signs of the argument
+
+
+def test_label_map_is_left_alone_by_pixel_ops_and_follows_each_spatial_op(tmp_path):
+    split, labels = marked_scene(tmp_path, (144, 112), (slice(2, 3), slice(3, 4)))
+    for op in RECIPE_OPS:
+        ds = one_op_dataset(split, labels, op)
+        for _ in range(3):
+            _, crop = ds.augment(ds.read(0))
+            assert len(crop.warps) == (op in SPATIAL), op
+    for policy in ("original", "v0", "3a"):  # AutoAugment policies: their spatial ops report too (TranslateY in pixels)
+        ds = TokenLabelFolder(str(split), parse(["--aa", policy, "--token-label", "--token-label-data", str(labels)]))
+        ops = [op for t in ds.augment.augment.transforms for op in augment_ops(t)]
+        assert ops and all(isinstance(op.aug_fn, ReportedWarp) == (op.name in SPATIAL_OPS) for op in ops)
+
+
+def test_cells_an_op_fills_take_no_class_evidence(tmp_path):
+    """A translate at magnitude 9 brings in 0.405 of the side as fill: tokens showing only fill get the
+    uniform target (0 scores, as the originals' constant fill), tokens showing only the image the teacher's."""
+    split, labels = marked_scene(tmp_path, (112, 112), (slice(0, 0), slice(0, 0)))
+    ds = one_op_dataset(split, labels, "TranslateXRel", "--scale", "1.0", "1.0", "--hflip", "0")
+    teacher = torch.tensor([8.0, 0.0]).softmax(0) * 0.9 + 0.05
+    seen = set()
+    for _ in range(6):
+        image, target = ds[0]
+        fill = (denormalise(image) - torch.tensor([124.0, 116.0, 104.0]).view(3, 1, 1)).abs().amax(0) < 2
+        share = F.avg_pool2d(fill[None].float(), 16)[0].reshape(-1)
+        for t in range(49):
+            if share[t] == 1:
+                torch.testing.assert_close(target[:, 1 + t], torch.full((2,), 0.5))
+                seen.add("fill")
+            elif share[t] == 0:
+                torch.testing.assert_close(target[:, 1 + t], teacher)
+                seen.add("image")
+        assert 0.5 < float(target[0, 0]) < float(teacher[0])  # the class target: mostly the teacher's
+    assert seen == {"fill", "image"}
+
+
+@pytest.mark.parametrize("op", SPATIAL)
+def test_order_is_flip_then_randaugment_on_the_full_image_then_crop(op, tmp_path):
+    """The transform's output is reproduced from the geometry it reports, in the originals' order: the flip,
+    the op on the full 144 x 112 image (its translate is a fraction of 144, not of the crop), then the crop."""
+    split, labels = marked_scene(tmp_path, (144, 112), (slice(1, 3), slice(4, 6)))
+    ds = one_op_dataset(split, labels, op, "--scale", "0.3", "1.0")
+    source = ds.read(0)
+    flips = set()
+    for i in range(8):
+        random.seed(i)
+        np.random.seed(i)
+        torch.manual_seed(i)
+        image, crop = ds.augment(source)
+        flips.add(crop.flipped)
+        expected = source.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if crop.flipped else source
+        for warp in crop.warps:
+            expected = expected.transform(expected.size, Image.AFFINE, warp, resample=Image.BILINEAR,
+                                          fillcolor=(124, 116, 104))
+        expected = TF.resized_crop(expected, crop.top, crop.left, crop.height, crop.width, [112, 112],
+                                   TF.InterpolationMode.BILINEAR)
+        expected = TF.normalize(TF.to_tensor(expected), [0.485, 0.456, 0.406], [0.229, 0.224, 0.225])
+        differ = (image - expected).abs() > 1e-5
+        assert differ.float().mean() < (0.002 if op == "Rotate" else 1e-9), (op, i)  # PIL rounds rotate's matrix
+    assert flips == {True, False}
+
+
+def test_augmix_is_refused_with_token_labels(tmp_path):
+    split, labels = marked_scene(tmp_path, (112, 112), (slice(0, 1), slice(0, 1)))
+    args = parse(["--aa", "augmix-m5-w4-d2", "--token-label", "--token-label-data", str(labels)])
+    with pytest.raises(InputError, match="--aa 'augmix-m5-w4-d2' with --token-label: AugMix"):
+        TokenLabelFolder(str(split), args)
+
+
 def test_mix_token_targets_carry_exactly_the_mixed_area_of_each_source():
     """The model mixes the stem tokens of a box (from the mirrored sample); the class target takes each
     source with the share of tokens it has in the mixed image; the un-mixed aux logits meet exactly the
@@ -198,8 +363,9 @@ def test_published_layout_loads_to_the_same_targets_as_the_generators_files(digi
         assert a[0].shape == (5, 2, 2) and torch.equal(a[1], b[1])
         torch.testing.assert_close(a[0], b[0], atol=2e-3, rtol=1e-3)
         targets = []
-        for d in (ds, theirs):
+        for d in (ds, theirs):  # the same draws (RandAugment's ops: numpy; their arguments, crop: random; flip: torch)
             random.seed(i)
+            np.random.seed(i)
             torch.manual_seed(i)
             targets.append(d[i][1])
         torch.testing.assert_close(targets[0], targets[1], atol=1e-3, rtol=1e-3)
