@@ -1,4 +1,5 @@
-"""wavemsa.wavelets: exact against PyWavelets (periodization), perfect reconstruction, autograd, dtypes."""
+"""wavemsa.wavelets: exact against PyWavelets and pytorch_wavelets (periodization), perfect reconstruction, autograd,
+dtypes."""
 import numpy as np
 import pytest
 import pywt
@@ -23,6 +24,23 @@ def test_dwt2d_matches_pywavelets(wave, size):
     ref = _pywt_dwt2(x, wave)
     assert y.shape == ref.shape == (2, 12, (size[0] + 1) // 2, (size[1] + 1) // 2)
     np.testing.assert_allclose(y.numpy(), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("wave", WAVES)
+def test_dwt2d_and_idwt2d_match_pytorch_wavelets(wave):
+    """pytorch_wavelets (one of the packages the original names), one level, periodization: its low band and its
+    three high bands (stacked in the order pywt.dwt2 gives cH, cV, cD) are our four groups; its inverse is ours."""
+    from pytorch_wavelets import DWTForward, DWTInverse
+
+    x = torch.randn(2, 3, 8, 12, dtype=torch.float64)
+    low, highs = DWTForward(J=1, wave=wave, mode="periodization").double()(x)
+    theirs = torch.cat([low, highs[0][:, :, 0], highs[0][:, :, 1], highs[0][:, :, 2]], dim=1)
+    ours = DWT2D(wave).double()(x)
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)  # its filters are float32 constants
+    y = torch.randn_like(ours)
+    inverse = DWTInverse(wave=wave, mode="periodization").double()
+    theirs = inverse((y[:, :3], [y[:, 3:].reshape(2, 3, 3, 4, 6).transpose(1, 2)]))  # (B, C, band, h, w)
+    torch.testing.assert_close(IDWT2D(wave).double()(y), theirs, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("wave", WAVES)
