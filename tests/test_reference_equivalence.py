@@ -1,25 +1,16 @@
-"""The fast library computes the published formulation: same weights, same outputs and gradients.
+"""The library computes the published formulation: same weights, same outputs and gradients.
 
-``tools/reference.py`` re-implements the seed's WaveMSA (matrix-based channel DWT built per call, conv-based
-2-D DWT, explicit softmax attention, the Frequency Finer with its abs). The library is faster because it
-folds, fuses and reorders that computation; these tests pin that it is still the same function.
+``tests/reference.py`` re-implements the published WaveMSA (matrix-based channel DWT built per call, conv-based
+2-D DWT, explicit softmax attention, the Frequency Finer with its abs, the published head) for both readings of
+the Frequency Finer. The library folds, fuses and reorders that computation; these tests pin that it is still the
+same function.
 """
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import pywt
 import timm
 import torch
-from torch import nn
-
-import wavemsa  # noqa: F401  (registers the timm models)
-from wavemsa.attention import FrequencyFiner, FrequencyFinerConv
-from wavemsa.wave_conv import WaveConv1x1
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from reference import (  # noqa: E402  (tools/reference.py: a test and benchmark baseline, not in the package)
+from reference import (  # tests/reference.py, the test oracle
     ReferenceWaveFormer,
     _ConvDWT2D,
     _ConvIDWT2D,
@@ -27,6 +18,11 @@ from reference import (  # noqa: E402  (tools/reference.py: a test and benchmark
     _MatrixIDWT1D,
     reference_wavemsa,
 )
+from torch import nn
+
+import wavemsa  # noqa: F401  (registers the timm models)
+from wavemsa.attention import FrequencyFiner, FrequencyFinerConv
+from wavemsa.wave_conv import WaveConv1x1
 
 
 def _randomize_batchnorm(model: nn.Module) -> nn.Module:
@@ -70,9 +66,13 @@ def test_reference_conv_dwt2d_matches_pywavelets():
 
 
 # ---- library == reference -----------------------------------------------------------------------
+READINGS = ["subbands", "input"]  # the Frequency Finer on the WBB's subbands (paper's figure) / on the layer input
+
+
+@pytest.mark.parametrize("frequency_finer", READINGS)
 @pytest.mark.parametrize("size", [(64, 64), (75, 90)])
-def test_tiny_model_equals_reference_in_eval(size):
-    model, ref = _pair("t", num_classes=10)
+def test_tiny_model_equals_reference_in_eval(size, frequency_finer):
+    model, ref = _pair("t", num_classes=10, frequency_finer=frequency_finer)
     model.eval(), ref.eval()
     x = torch.randn(2, 3, *size)
     with torch.no_grad():
@@ -82,10 +82,11 @@ def test_tiny_model_equals_reference_in_eval(size):
         torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
 
 
-def test_tiny_model_equals_reference_in_training_with_gradients():
+@pytest.mark.parametrize("frequency_finer", READINGS)
+def test_tiny_model_equals_reference_in_training_with_gradients(frequency_finer):
     """Training mode (BatchNorm on batch statistics, the dense-weight WaveConv path, the Frequency Finer
     folded into kv_embed): same loss and same parameter gradients as the published formulation."""
-    model, ref = _pair("t", num_classes=10)
+    model, ref = _pair("t", num_classes=10, frequency_finer=frequency_finer)
     model.train(), ref.train()
     x, target = torch.randn(4, 3, 64, 64), torch.randint(0, 10, (4,))
     losses = []
@@ -100,8 +101,9 @@ def test_tiny_model_equals_reference_in_training_with_gradients():
                                    msg=lambda m, n=name: f"{n}: {m}")
 
 
-def test_wavemsa_s_equals_reference_and_fused_at_224():
-    model, ref = _pair("s")
+@pytest.mark.parametrize("frequency_finer", READINGS)
+def test_wavemsa_s_equals_reference_and_fused_at_224(frequency_finer):
+    model, ref = _pair("s", frequency_finer=frequency_finer)
     model.eval(), ref.eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():

@@ -15,8 +15,8 @@ from .fuse import ConvBnReLU
 from .wave_conv import WaveConv1x1
 from .wavelets import DWT2D, IDWT2D
 
-__all__ = ["Attention", "ClassAttention", "FrequencyFiner", "FrequencyFinerConv", "WaveAttention",
-           "WaveletBottleneckBooster", "crop", "pad_to_multiple"]
+__all__ = ["Attention", "ClassAttention", "FREQUENCY_FINER_INPUTS", "FrequencyFiner", "FrequencyFinerConv",
+           "WaveAttention", "WaveletBottleneckBooster", "crop", "pad_to_multiple"]
 
 
 def pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
@@ -88,60 +88,90 @@ class FrequencyFiner(nn.Module):
 
 
 class FrequencyFinerConv(nn.Conv2d):
-    """The Frequency Finer followed by the keys' and values' ``sr x sr`` stride-``sr`` conv, for subbands >= 0.
+    """The Frequency Finer followed by the keys' and values' ``sr x sr`` stride-``sr`` conv: (B, C, h, w) ->
+    (B, C, h/sr, w/sr).
 
-    The WBB's filter ends in a ReLU, so its subbands are >= 0 and |.| is the identity on them: the Frequency
-    Finer is then linear (it adds ll to each high band) and folds exactly into the conv, whose weight for the ll
-    band becomes the sum of its four band weights. That saves two passes over the subbands; values and gradients
-    are those of ``conv(FrequencyFiner()(x))`` up to float rounding. ``fuse()`` returns the folded ``nn.Conv2d``.
+    ``fold=True`` is for input >= 0, the WBB's subbands (its filter ends in a ReLU): |.| is then the identity, the
+    Frequency Finer is linear (it adds ll to each high band) and folds exactly into the conv, whose weight for the
+    ll band becomes the sum of its four band weights. That saves two passes over the subbands; values and gradients
+    are those of ``conv(FrequencyFiner()(x))`` up to float rounding, and ``fuse()`` returns the folded
+    ``nn.Conv2d``. ``fold=False`` runs the Frequency Finer explicitly, for signed input (the layer input, as the
+    published code feeds it).
     """
 
-    def __init__(self, dim: int, sr_ratio: int, device=None, dtype=None) -> None:
+    def __init__(self, dim: int, sr_ratio: int, fold: bool = True, device=None, dtype=None) -> None:
         super().__init__(dim, dim, kernel_size=sr_ratio, stride=sr_ratio, device=device, dtype=dtype)
+        self.fold = fold
+        self.finer = FrequencyFiner()
 
     def folded_weight(self) -> torch.Tensor:
         w_ll, w_lh, w_hl, w_hh = self.weight.chunk(4, dim=1)
         return torch.cat([w_ll + w_lh + w_hl + w_hh, w_lh, w_hl, w_hh], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.folded_weight(), self.bias, self.stride)
+        if self.fold:
+            return F.conv2d(x, self.folded_weight(), self.bias, self.stride)
+        return F.conv2d(self.finer(x), self.weight, self.bias, self.stride)
 
     @torch.no_grad()
-    def fuse(self) -> nn.Conv2d:
+    def fuse(self) -> nn.Module:
+        if not self.fold:
+            return self
         conv = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
                          device=self.weight.device, dtype=self.weight.dtype)
         conv.weight.copy_(self.folded_weight())
         conv.bias.copy_(self.bias)
         return conv.train(self.training)
 
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, fold={self.fold}"
+
+
+FREQUENCY_FINER_INPUTS = ("subbands", "input")
+
 
 class WaveAttention(nn.Module):
     """WaveMSA: (B, N, C) tokens on an H x W grid -> (B, N, C).
 
-    Queries come from every token; keys and values from the Frequency-Finer output of the WBB's subbands,
-    downsampled by ``sr_ratio`` (so they live on an (H/2sr) x (W/2sr) grid). The attention output is
-    concatenated with the WBB's local branch X2 and projected back to C channels.
+    Queries come from every token. Keys and values come from the Frequency Finer's output, downsampled by
+    ``sr_ratio``; ``frequency_finer`` says what the Frequency Finer reads:
+
+    * ``'subbands'`` (the paper's figure): the WBB's subbands X~0, so keys and values live on an (H/2sr) x (W/2sr)
+      grid;
+    * ``'input'`` (the published code): the layer's input map split into four channel groups, so keys and values
+      live on an (H/sr) x (W/sr) grid (four times as many).
+
+    The attention output is concatenated with the WBB's local branch X2 and projected back to C channels.
     """
 
-    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, wave: str = "haar", device=None,
-                 dtype=None) -> None:
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int = 1, wave: str = "haar",
+                 frequency_finer: str = "subbands", device=None, dtype=None) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
+        if frequency_finer not in FREQUENCY_FINER_INPUTS:
+            raise ValueError(f"frequency_finer must be one of {FREQUENCY_FINER_INPUTS}, got {frequency_finer!r}")
         self.num_heads = num_heads
         self.sr_ratio = sr_ratio
+        self.finer_on_input = frequency_finer == "input"
         self.q = nn.Linear(dim, dim, **dd)
-        self.wbb = WaveletBottleneckBooster(dim, wave, pad_multiple=2 * sr_ratio, **dd)
-        self.kv_embed = FrequencyFinerConv(dim, sr_ratio, **dd) if sr_ratio > 1 else FrequencyFiner()
+        pad_multiple = 2 if self.finer_on_input else 2 * sr_ratio
+        self.wbb = WaveletBottleneckBooster(dim, wave, pad_multiple=pad_multiple, **dd)
+        if sr_ratio > 1:
+            self.kv_embed = FrequencyFinerConv(dim, sr_ratio, fold=not self.finer_on_input, **dd)
+        else:
+            self.kv_embed = FrequencyFiner()
         self.kv = nn.Sequential(nn.LayerNorm(dim, **dd), nn.Linear(dim, 2 * dim, **dd))
         self.proj = nn.Linear(2 * dim, dim, **dd)
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
         B, N, C = x.shape
         q = self.q(x).reshape(B, N, self.num_heads, C // self.num_heads).permute(0, 2, 1, 3)
-        local, subbands = self.wbb(x.transpose(1, 2).reshape(B, C, feat_size[0], feat_size[1]))
-        kv = self.kv(self.kv_embed(subbands).flatten(2).transpose(1, 2))
+        x_map = x.transpose(1, 2).reshape(B, C, feat_size[0], feat_size[1])
+        local, subbands = self.wbb(x_map)
+        source = pad_to_multiple(x_map, self.sr_ratio) if self.finer_on_input else subbands
+        kv = self.kv(self.kv_embed(source).flatten(2).transpose(1, 2))
         k, v = kv.reshape(B, -1, 2, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4).unbind(0)
         x = F.scaled_dot_product_attention(q, k, v)
         x = x.transpose(1, 2).reshape(B, N, C)
@@ -181,8 +211,8 @@ class ClassAttention(nn.Module):
         super().__init__()
         dd = {"device": device, "dtype": dtype}
         self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim, bias=False, **dd)
-        self.kv = nn.Linear(dim, 2 * dim, bias=False, **dd)
+        self.q = nn.Linear(dim, dim, **dd)
+        self.kv = nn.Linear(dim, 2 * dim, **dd)
         self.proj = nn.Linear(dim, dim, **dd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
