@@ -1,8 +1,8 @@
 """WaveFormer under timm's tools: reparameterize_model, TorchScript, torch.fx, pretrained configs, torch.hub.
 
 timm's own tests/test_models.py runs on every wavemsa_* model through `make test-timm`; these tests pin what it
-does not check: that the traced / scripted plain code computes what eager PyTorch computes (which runs the speed
-paths of wavemsa/fastpath.py), that fusing is exact, and the configuration values taken from the originals.
+does not check: that traced and scripted models compute what eager PyTorch computes (at a size that needs padding
+too), that fusing is exact, and the configuration values taken from the originals.
 """
 from pathlib import Path
 
@@ -48,8 +48,8 @@ def test_reparameterize_model_equals_model_fuse_and_the_unfused_model():
 
 @pytest.mark.parametrize("fuse", [False, True])
 def test_torchscript_and_fx_run_the_plain_code_with_the_same_numbers(fuse):
-    """Eager PyTorch runs wavemsa/fastpath.py (tiles, in-place adds, concatenation-free projection); TorchScript
-    and torch.fx run the plain layer code. Same outputs, also at a size that needs padding inside the layers."""
+    """TorchScript and torch.fx run the model's one forward: the same outputs as eager PyTorch, also at a size that
+    needs padding inside the layers."""
     model = _trained_bn(timm.create_model("wavemsa_t", num_classes=10))
     if fuse:
         model.fuse()

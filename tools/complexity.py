@@ -10,7 +10,8 @@ no auxiliary head), the published code's reading of the Frequency Finer (``frequ
 input, keys and values on the H/sr grid; same parameters), ours with the token-labelling head, ours with WaveMSA in
 stages 1-3 (the published code's ``i < 3``), the paper's table, and Wave-ViT counted the same way (quoted from
 docs/DESIGN.md, where it was measured on its authors' code). The JSON also holds both readings' GFLOPs without the
-attention products (q·kᵀ and attention·v), the counting the paper's B and L figures fit.
+attention products (q·kᵀ and attention·v), the counting the paper's B and L figures fit, and fvcore's count of what
+the library executes (dense channel-wavelet convs, fixed-weight wavelet convs; see wavemsa/complexity.py).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import torch
 
 import wavemsa  # noqa: F401  (registers the models)
 from wavemsa.cli import output_file, positive_int
-from wavemsa.complexity import count_params, flop_analysis
+from wavemsa.complexity import count_params, executed_flops, flop_analysis
 from wavemsa.errors import run_main
 from wavemsa.files import write_json
 from wavemsa.records import write_record
@@ -74,9 +75,12 @@ def main(argv: list[str] | None = None) -> None:
         _, f_input, f_input_np = measure(v, args.size, frequency_finer="input")
         p_aux = count_params(timm.create_model(f"wavemsa_{v}", token_label=True)) / 1e6
         p3, f3, _ = measure(v, args.size, wave_stages=3)
+        with torch.no_grad():
+            f_run = executed_flops(timm.create_model(f"wavemsa_{v}").eval(), torch.randn(1, 3, args.size, args.size))
         rows[v] = dict(params_m=p, gflops=f, gflops_published_reading=f_input, params_aux_m=p_aux,
                        params_wave3_m=p3, gflops_wave3=f3, gflops_no_attention_products=f_np,
-                       gflops_published_reading_no_attention_products=f_input_np, paper=PAPER.get(v),
+                       gflops_published_reading_no_attention_products=f_input_np, gflops_executed=f_run / 1e9,
+                       paper=PAPER.get(v),
                        wave_vit=WAVE_VIT.get(v))
         paper = "{:.1f} / {:.1f}".format(*PAPER[v]) if v in PAPER else "-"
         wvit = "{:.2f} / {:.2f}".format(*WAVE_VIT[v]) if v in WAVE_VIT else "-"

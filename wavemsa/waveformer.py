@@ -27,7 +27,6 @@ from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 from torch import nn
 
-from . import fastpath
 from .attention import FREQUENCY_FINER_INPUTS, Attention, ClassAttention, WaveAttention
 from .checkpoint import check_weights_fit, filter_classification_state_dict
 from .fuse import ConvBnReLU, fuse_for_inference
@@ -74,11 +73,8 @@ def check_image_batch(x: torch.Tensor, in_chans: int, min_size: int = MIN_INPUT_
 
 
 class ConvFFN(nn.Module):
-    """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid.
-
-    In eager PyTorch it runs as :func:`wavemsa.fastpath.conv_ffn_forward` (CPU tiles, in-place GELU; same
-    outputs).
-    """
+    """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid (the
+    hidden tokens seen as a channels_last map, no copy)."""
 
     def __init__(self, in_features: int, hidden_features: int, device=None, dtype=None) -> None:
         super().__init__()
@@ -89,9 +85,6 @@ class ConvFFN(nn.Module):
         self.fc2 = nn.Linear(hidden_features, in_features, **dd)
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if fastpath.active():
-                return fastpath.conv_ffn_forward(self, x, feat_size)
         B, N, _ = x.shape
         x = self.fc1(x)
         x = x.transpose(1, 2).reshape(B, -1, feat_size[0], feat_size[1])
@@ -103,11 +96,7 @@ class ConvFFN(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + DropPath(attn(LN(x))), then x + DropPath(FFN(LN(x))).
-
-    In eager PyTorch it runs as :func:`wavemsa.fastpath.block_forward` (in-place residual adds without
-    autograd; same outputs).
-    """
+    """Pre-norm transformer block: x + DropPath(attn(LN(x))), then x + DropPath(FFN(LN(x)))."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, use_wave: bool,
                  drop_path: float = 0.0, wave: str = "haar", norm_eps: float = 1e-6,
@@ -125,9 +114,6 @@ class Block(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if fastpath.active():
-                return fastpath.block_forward(self, x, feat_size)
         x = x + self.drop_path1(self.attn(self.norm1(x), feat_size))
         x = x + self.drop_path2(self.mlp(self.norm2(x), feat_size))
         return x
