@@ -212,7 +212,11 @@ class WaveAttention(nn.Module):
 
 
 class Attention(nn.Module):
-    """Plain multi-head self-attention (stages 3-4): (B, N, C) -> (B, N, C)."""
+    """Plain multi-head self-attention (stages 3-4): (B, N, C) -> (B, N, C).
+
+    ``q`` and ``kv`` are separate projections (the originals' parameters) that run as one GEMM on their
+    concatenated weights: one matrix product for the queries, keys and values forward and two backward.
+    """
 
     def __init__(self, dim: int, num_heads: int, device=None, dtype=None) -> None:
         super().__init__()
@@ -225,8 +229,11 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim, **dd)
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
-        k, v = _key_value_heads(self.kv(x), self.num_heads)
-        return self.proj(_merge_heads(F.scaled_dot_product_attention(_heads(self.q(x), self.num_heads), k, v)))
+        B, N, C = x.shape
+        qkv = F.linear(x, torch.cat([self.q.weight, self.kv.weight]), torch.cat([self.q.bias, self.kv.bias]))
+        q, k, v = qkv.view(B, N, 3, self.num_heads, C // self.num_heads).unbind(2)
+        x = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        return self.proj(_merge_heads(x))
 
 
 class ClassAttention(nn.Module):

@@ -182,7 +182,8 @@ class Stage(nn.Module):
 
 
 class ClassBlock(nn.Module):
-    """Class-attention block: [class token; tokens] (B, 1 + N, C) -> the updated class token (B, 1, C)."""
+    """Class-attention block: class token (B, 1, C) and tokens (B, N, C) -> the updated class token (B, 1, C); the
+    class token attends to [class token; tokens]."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, norm_eps: float = 1e-6, device=None,
                  dtype=None) -> None:
@@ -193,8 +194,8 @@ class ClassBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), **dd)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cls = x[:, :1] + self.attn(self.norm1(x))
+    def forward(self, cls: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        cls = cls + self.attn(self.norm1(torch.cat([cls, tokens], dim=1)))
         return cls + self.mlp(self.norm2(cls))
 
 
@@ -393,7 +394,7 @@ class WaveFormer(nn.Module):
         yet normed."""
         cls = x.mean(dim=1, keepdim=True)
         for blk in self.post_blocks:
-            cls = blk(torch.cat([cls, x], dim=1))
+            cls = blk(cls, x)
         return cls
 
     def forward_tokens_head(self, x: torch.Tensor) -> torch.Tensor:
