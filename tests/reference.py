@@ -305,14 +305,8 @@ class _ReferenceStage(nn.Module):
         return x.reshape(x.shape[0], H, W, -1).permute(0, 3, 1, 2).contiguous()
 
 
-class _ReferenceClassAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5
-        self.q = nn.Linear(dim, dim)
-        self.kv = nn.Linear(dim, dim * 2)
-        self.proj = nn.Linear(dim, dim)
+class _ReferenceClassAttention(_ReferenceAttention):
+    """The published ClassAttention: the same projections (q and kv with biases), the first token's query only."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
