@@ -208,12 +208,10 @@ class WaveAttention(nn.Module):
         source = pad_to_multiple(x_map, self.sr_ratio) if self.finer_on_input else subbands
         k, v = _key_value_heads(self.kv(self.kv_embed(source).flatten(2).transpose(1, 2)), self.num_heads)
         x = _merge_heads(F.scaled_dot_product_attention(q, k, v))
-        # proj(cat([x, local])) as two GEMMs into one output, without the (B, N, 2C) concatenation (under autocast
-        # the first GEMM's output has the autocast dtype, which the in-place second one must take)
+        # proj(cat([x, local])) as two GEMMs, the second adding onto the first, without the (B, N, 2C) concatenation
         w_attn, w_local = self.proj.weight.split(C, dim=1)
-        y = F.linear(x, w_attn, self.proj.bias)
-        local = local.flatten(2).transpose(1, 2).reshape(-1, C)
-        return y.view(-1, C).addmm_(local.to(y.dtype), w_local.t().to(y.dtype)).view(B, N, C)
+        y = F.linear(x, w_attn, self.proj.bias).view(-1, C)
+        return torch.addmm(y, local.flatten(2).transpose(1, 2).reshape(-1, C), w_local.t()).view(B, N, C)
 
 
 class Attention(nn.Module):

@@ -1,8 +1,7 @@
 """Parameter and FLOP counting with fvcore, including ``scaled_dot_product_attention``.
 
 fvcore counts one fused multiply-add as one FLOP (the convention of the paper's tables) and has no rule for SDPA, so
-one is added: q @ k^T and attn @ v, i.e. 2 * B * heads * N * M * d; nor for the in-place ``addmm_`` (the second
-GEMM of WaveMSA's output projection), which is counted as ``addmm``.
+one is added: q @ k^T and attn @ v, i.e. 2 * B * heads * N * M * d.
 
 The count is that of the formulation, not of how the library runs it. Three modules run something equivalent
 that costs differently, and :func:`flop_analysis` charges each what the formulation does (hooks record their shapes
@@ -95,11 +94,9 @@ def flop_analysis(model: nn.Module, inputs: torch.Tensor | tuple, executed: bool
     ``.by_operator()``), the channel-wavelet convs, wavelet transforms and folded Frequency-Finer convs charged by
     their formulation (see the module docstring); ``executed=True``: fvcore's plain count of what runs."""
     from fvcore.nn import FlopCountAnalysis
-    from fvcore.nn.jit_handles import addmm_flop_jit
 
     analysis = (FlopCountAnalysis if executed else _analysis_class())(model, inputs)
     analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flop)
-    analysis.set_op_handle("aten::addmm_", addmm_flop_jit)  # fvcore knows only the out-of-place addmm
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     return analysis
