@@ -1,32 +1,30 @@
-"""The fast library computes the published formulation: same weights, same outputs and gradients.
+"""The library computes the published formulation: same weights, same outputs and gradients.
 
-``tools/reference.py`` re-implements the seed's WaveMSA (matrix-based channel DWT built per call, conv-based
-2-D DWT, explicit softmax attention, the Frequency Finer with its abs). The library is faster because it
-folds, fuses and reorders that computation; these tests pin that it is still the same function.
+``tests/reference.py`` re-implements the published WaveMSA (matrix-based channel DWT built per call, conv-based
+2-D DWT, explicit softmax attention, the Frequency Finer with its abs, the published head) for both readings of
+the Frequency Finer. The library folds, fuses and reorders that computation; these tests pin that it is still the
+same function.
 """
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import pywt
 import timm
 import torch
-from torch import nn
-
-import wavemsa  # noqa: F401  (registers the timm models)
-from wavemsa.attention import FrequencyFiner, FrequencyFinerConv
-from wavemsa.wave_conv import WaveConv1x1
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-from reference import (  # noqa: E402  (tools/reference.py: a test and benchmark baseline, not in the package)
+from reference import (  # tests/reference.py, the test oracle
     ReferenceWaveFormer,
     _ConvDWT2D,
     _ConvIDWT2D,
     _MatrixDWT1D,
     _MatrixIDWT1D,
+    _ReferenceWaveConv1x1,
     reference_wavemsa,
 )
+from torch import nn
+
+import wavemsa  # noqa: F401  (registers the timm models)
+from wavemsa.attention import FrequencyFiner, FrequencyFinerConv
+from wavemsa.wave_conv import WaveConv1x1
+from wavemsa.wavelets import DWT2D, IDWT2D
 
 
 def _randomize_batchnorm(model: nn.Module) -> nn.Module:
@@ -70,9 +68,13 @@ def test_reference_conv_dwt2d_matches_pywavelets():
 
 
 # ---- library == reference -----------------------------------------------------------------------
+READINGS = ["subbands", "input"]  # the Frequency Finer on the WBB's subbands (paper's figure) / on the layer input
+
+
+@pytest.mark.parametrize("frequency_finer", READINGS)
 @pytest.mark.parametrize("size", [(64, 64), (75, 90)])
-def test_tiny_model_equals_reference_in_eval(size):
-    model, ref = _pair("t", num_classes=10)
+def test_tiny_model_equals_reference_in_eval(size, frequency_finer):
+    model, ref = _pair("t", num_classes=10, frequency_finer=frequency_finer)
     model.eval(), ref.eval()
     x = torch.randn(2, 3, *size)
     with torch.no_grad():
@@ -82,10 +84,12 @@ def test_tiny_model_equals_reference_in_eval(size):
         torch.testing.assert_close(model(x), expected, atol=1e-5, rtol=1e-4)
 
 
-def test_tiny_model_equals_reference_in_training_with_gradients():
-    """Training mode (BatchNorm on batch statistics, the dense-weight WaveConv path, the Frequency Finer
-    folded into kv_embed): same loss and same parameter gradients as the published formulation."""
-    model, ref = _pair("t", num_classes=10)
+@pytest.mark.parametrize("frequency_finer", READINGS)
+def test_tiny_model_equals_reference_in_training_with_gradients(frequency_finer):
+    """Training mode (BatchNorm on batch statistics, the dense channel-wavelet convs, the wavelet transforms as
+    strided convs, the Frequency Finer folded into kv_embed): same loss and same parameter gradients as the
+    published formulation."""
+    model, ref = _pair("t", num_classes=10, frequency_finer=frequency_finer)
     model.train(), ref.train()
     x, target = torch.randn(4, 3, 64, 64), torch.randint(0, 10, (4,))
     losses = []
@@ -100,8 +104,9 @@ def test_tiny_model_equals_reference_in_training_with_gradients():
                                    msg=lambda m, n=name: f"{n}: {m}")
 
 
-def test_wavemsa_s_equals_reference_and_fused_at_224():
-    model, ref = _pair("s")
+@pytest.mark.parametrize("frequency_finer", READINGS)
+def test_wavemsa_s_equals_reference_and_fused_at_224(frequency_finer):
+    model, ref = _pair("s", frequency_finer=frequency_finer)
     model.eval(), ref.eval()
     x = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
@@ -122,18 +127,42 @@ def test_token_label_head_equals_reference():
 
 
 # ---- the fast paths inside the library -----------------------------------------------------------
-def test_wave_conv_training_path_is_the_factored_function():
-    conv = WaveConv1x1(32, 8).train()
-    x = torch.randn(2, 32, 5, 6, requires_grad=True)
-    fast = conv(x)
-    fast.square().sum().backward()
-    grads = (x.grad.clone(), conv.conv.weight.grad.clone())
-    x.grad, conv.conv.weight.grad = None, None
-    slow = conv.eval()(x)
-    slow.square().sum().backward()
-    torch.testing.assert_close(fast, slow, atol=1e-6, rtol=1e-5)
-    torch.testing.assert_close(grads[0], x.grad, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(grads[1], conv.conv.weight.grad, atol=1e-5, rtol=1e-5)
+@pytest.mark.parametrize("channels", [(64, 16), (16, 64), (6, 10), (2, 2)])
+def test_wave_conv_is_the_published_factored_conv(channels):
+    """WaveConv1x1 runs one dense 1x1 conv whose weight it builds from the two per-band weights; the published
+    form transforms the channels with matrices, runs a 1x1 conv per band and transforms back. Same outputs, same
+    gradients for the input and the weights (float64), and fuse() is that dense conv."""
+    ci, co = channels
+    conv = WaveConv1x1(ci, co).double()
+    nn.init.normal_(conv.conv.weight)
+    ref = _ReferenceWaveConv1x1(ci, co).double()
+    ref.load_state_dict(conv.state_dict())
+    x = torch.randn(2, ci, 5, 6, dtype=torch.float64, requires_grad=True)
+    probe = torch.randn(2, co, 5, 6, dtype=torch.float64)
+    grads = []
+    for m in (conv, ref):
+        out = m(x)
+        grads.append((out, *torch.autograd.grad((out * probe).sum(), (x, m.conv.weight))))
+    for got, want in zip(*grads):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-12)
+    torch.testing.assert_close(conv.fuse()(x), grads[1][0], rtol=0, atol=1e-12)
+
+
+def test_wavelet_transforms_are_the_published_convs_in_value_and_gradient():
+    """DWT2D / IDWT2D (one fixed-weight stride-2 conv / transposed conv each) equal the published transforms (four
+    depth-wise convs and a concatenation / a transposed conv after a channel reordering), gradients included."""
+    x = torch.randn(2, 8, 6, 10, requires_grad=True)
+    dwt, idwt = DWT2D("haar", channels=8), IDWT2D("haar", channels=8)
+    y, y_ref = dwt(x), _ConvDWT2D("haar")(x)
+    probe = torch.randn_like(y)
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=1e-6)
+    g, g_ref = (torch.autograd.grad((t * probe).sum(), x)[0] for t in (y, y_ref))
+    torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-6)
+    z = torch.randn(2, 32, 3, 5, requires_grad=True)
+    out, out_ref = idwt(z), _ConvIDWT2D("haar")(z)
+    torch.testing.assert_close(out, out_ref, rtol=0, atol=1e-6)
+    g, g_ref = (torch.autograd.grad((t * x.detach()).sum(), z)[0] for t in (out, out_ref))
+    torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-6)
 
 
 def test_folded_frequency_finer_equals_explicit_form():
@@ -144,9 +173,18 @@ def test_folded_frequency_finer_equals_explicit_form():
     explicit.load_state_dict(conv.state_dict())
     subbands = torch.relu(torch.randn(2, 64, 8, 8))
     want = explicit(FrequencyFiner()(subbands))
-    torch.testing.assert_close(conv(subbands), want, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(conv.fuse()(subbands), want, atol=1e-5, rtol=1e-5)
+    got = conv(subbands)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+    probe = torch.randn_like(got)
+    for a, b in zip(torch.autograd.grad((got * probe).sum(), (conv.weight, conv.bias)),
+                    torch.autograd.grad((want * probe).sum(), (explicit.weight, explicit.bias))):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(conv.fuse()(subbands), want.detach(), atol=1e-5, rtol=1e-5)
     attn = wavemsa.WaveAttention(64, 2, sr_ratio=2)
     assert isinstance(attn.kv_embed, FrequencyFinerConv) and isinstance(attn.wbb.filter[-1], nn.ReLU)
     signed = torch.randn(2, 64, 8, 8)
     assert not torch.allclose(conv(signed), explicit(FrequencyFiner()(signed)), atol=1e-3)
+    unfolded = FrequencyFinerConv(64, 2, fold=False)  # the published reading: signed input, explicit |.|
+    unfolded.load_state_dict(conv.state_dict())
+    torch.testing.assert_close(unfolded(signed), explicit(FrequencyFiner()(signed)), atol=1e-5, rtol=1e-5)
+    assert unfolded.fuse() is unfolded

@@ -1,8 +1,8 @@
 """WaveFormer under timm's tools: reparameterize_model, TorchScript, torch.fx, pretrained configs, torch.hub.
 
 timm's own tests/test_models.py runs on every wavemsa_* model through `make test-timm`; these tests pin what it
-does not check: that the traced / scripted plain code computes what eager PyTorch computes (which runs the speed
-paths of wavemsa/fastpath.py), that fusing is exact, and the configuration values taken from the originals.
+does not check: that traced and scripted models compute what eager PyTorch computes (at a size that needs padding
+too), that fusing is exact, and the configuration values taken from the originals.
 """
 from pathlib import Path
 
@@ -48,8 +48,8 @@ def test_reparameterize_model_equals_model_fuse_and_the_unfused_model():
 
 @pytest.mark.parametrize("fuse", [False, True])
 def test_torchscript_and_fx_run_the_plain_code_with_the_same_numbers(fuse):
-    """Eager PyTorch runs wavemsa/fastpath.py (tiles, in-place adds, concatenation-free projection); TorchScript
-    and torch.fx run the plain layer code. Same outputs, also at a size that needs padding inside the layers."""
+    """TorchScript and torch.fx run the model's one forward: the same outputs as eager PyTorch, also at a size that
+    needs padding inside the layers."""
     model = _trained_bn(timm.create_model("wavemsa_t", num_classes=10))
     if fuse:
         model.fuse()
@@ -68,7 +68,11 @@ def test_fx_feature_extraction_and_input_checks_in_the_traced_graph():
     getter = timm.create_model("wavemsa_t", features_only=True).eval()  # same weights
     x = torch.randn(1, 3, 75, 90)
     with torch.no_grad():
-        for got, want in zip(model(x), getter(x)):
+        traced, expected = model(x), getter(x)
+        # the graph's last-stage node is the map the class attention reads; features_only closes it with the
+        # network's LayerNorm (the map the dense-prediction backbone returns)
+        traced[-1] = getter.model.normed_map(traced[-1])
+        for got, want in zip(traced, expected):
             torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
         with pytest.raises(ValueError, match="3 input channels"):  # the check is a leaf of the graph, not lost
             model(torch.randn(1, 1, 64, 64))
@@ -96,10 +100,29 @@ def test_layer_norm_eps_as_in_the_originals():
     patch embeddings and before the keys and values (YehLi/ImageNetModel wavevit.py, jack-li123/WaveMSA)."""
     model = timm.create_model("wavemsa_t")
     eps = {name: m.eps for name, m in model.named_modules() if isinstance(m, nn.LayerNorm)}
-    assert {eps["stages.0.blocks.0.norm1"], eps["stages.1.blocks.0.norm2"], eps["stages.3.norm"],
-            eps["post_blocks.0.norm1"], eps["norm"]} == {1e-6}
+    assert {eps["stages.0.blocks.0.norm1"], eps["stages.1.blocks.0.norm2"], eps["stages.2.norm"],
+            eps["post_blocks.0.norm1"], eps["post_blocks.0.norm2"], eps["norm"]} == {1e-6}
     assert {eps["stages.0.embed.norm"], eps["stages.2.embed.norm"], eps["stages.0.blocks.0.attn.kv.0"]} == {1e-5}
     assert timm.create_model("wavemsa_t", norm_eps=1e-5).stages[0].blocks[0].norm1.eps == 1e-5
+
+
+def test_head_keys_map_one_to_one_to_the_originals():
+    """The originals' head (YehLi/ImageNetModel wavevit.py, jack-li123/WaveMSA wavemsa.py): ``post_network.0`` (norm1,
+    class attention q / kv / proj with biases, norm2, FFN fc1 / fc2), then ``norm4`` (the last stage's LayerNorm, which
+    only follows the class attention), then ``head``. Renamed, they are ours, shape for shape; the last stage has no
+    LayerNorm of its own."""
+    dim, hidden, classes = 448, 4 * 448, 1000
+    originals = {"norm4.weight": (dim,), "norm4.bias": (dim,), "head.weight": (classes, dim), "head.bias": (classes,)}
+    for name, out, inp in [("norm1", None, dim), ("norm2", None, dim), ("attn.q", dim, dim), ("attn.kv", 2 * dim, dim),
+                           ("attn.proj", dim, dim), ("mlp.fc1", hidden, dim), ("mlp.fc2", dim, hidden)]:
+        originals[f"post_network.0.{name}.weight"] = (out, inp) if out else (inp,)
+        originals[f"post_network.0.{name}.bias"] = (out or inp,)
+    renamed = {k.replace("post_network.", "post_blocks.").replace("norm4.", "norm."): v for k, v in originals.items()}
+    state = timm.create_model("wavemsa_s").state_dict()
+    ours = {k: tuple(v.shape) for k, v in state.items() if k.startswith(("post_blocks.", "norm.", "head."))}
+    assert ours == renamed
+    assert not [k for k in state if k.startswith("stages.3.norm")]
+    assert [k for k in state if k.startswith("stages.2.norm")] == ["stages.2.norm.weight", "stages.2.norm.bias"]
 
 
 def test_hub_local_load_builds_the_models():

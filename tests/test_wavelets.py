@@ -1,12 +1,27 @@
-"""wavemsa.wavelets: exact against PyWavelets (periodization), perfect reconstruction, autograd, dtypes."""
+"""wavemsa.wavelets: exact against PyWavelets and pytorch_wavelets (periodization), perfect reconstruction, autograd,
+dtypes."""
 import numpy as np
 import pytest
 import pywt
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
-from wavemsa.wavelets import DWT1D, DWT2D, IDWT1D, IDWT2D, _analysis_last_dim, _orthogonal_filters
+from wavemsa.wavelets import DWT1D, DWT2D, IDWT1D, IDWT2D
 
 WAVES = ["haar", "db2", "sym3"]
+
+
+class _OpLog(TorchDispatchMode):
+    """The aten operators dispatched (views aside)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        if not func.is_view:
+            self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
 SIZES = [(8, 12), (16, 16), (7, 9), (5, 6)]
 
 
@@ -23,6 +38,23 @@ def test_dwt2d_matches_pywavelets(wave, size):
     ref = _pywt_dwt2(x, wave)
     assert y.shape == ref.shape == (2, 12, (size[0] + 1) // 2, (size[1] + 1) // 2)
     np.testing.assert_allclose(y.numpy(), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("wave", WAVES)
+def test_dwt2d_and_idwt2d_match_pytorch_wavelets(wave):
+    """pytorch_wavelets (one of the packages the original names), one level, periodization: its low band and its
+    three high bands (stacked in the order pywt.dwt2 gives cH, cV, cD) are our four groups; its inverse is ours."""
+    from pytorch_wavelets import DWTForward, DWTInverse
+
+    x = torch.randn(2, 3, 8, 12, dtype=torch.float64)
+    low, highs = DWTForward(J=1, wave=wave, mode="periodization").double()(x)
+    theirs = torch.cat([low, highs[0][:, :, 0], highs[0][:, :, 1], highs[0][:, :, 2]], dim=1)
+    ours = DWT2D(wave).double()(x)
+    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=0)  # its filters are float32 constants
+    y = torch.randn_like(ours)
+    inverse = DWTInverse(wave=wave, mode="periodization").double()
+    theirs = inverse((y[:, :3], [y[:, 3:].reshape(2, 3, 3, 4, 6).transpose(1, 2)]))  # (B, C, band, h, w)
+    torch.testing.assert_close(IDWT2D(wave).double()(y), theirs, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("wave", WAVES)
@@ -59,14 +91,21 @@ def test_inverse_is_adjoint(wave):
     torch.testing.assert_close(lhs, rhs)
 
 
-def test_haar_fast_path_equals_general_path():
-    lo, hi = _orthogonal_filters("haar")
-    bank = torch.stack([lo, hi]).unsqueeze(1).float()
-    x = torch.randn(2, 6, 4, 8)
-    general = _analysis_last_dim(x.movedim(1, -1), bank)
-    low, high = DWT1D("haar")(x)
-    torch.testing.assert_close(low, general.select(-2, 0).movedim(-1, 1))
-    torch.testing.assert_close(high, general.select(-2, 1).movedim(-1, 1))
+@pytest.mark.parametrize("wave", ["haar", "db2"])
+def test_2d_transforms_are_one_conv_each_with_or_without_a_channel_count(wave):
+    """Built for a channel count (the weight a buffer) or not (built per call): the same transform; for Haar one
+    strided conv / transposed conv is all that runs."""
+    x = torch.randn(2, 3, 8, 6)
+    y = DWT2D(wave)(x)
+    torch.testing.assert_close(DWT2D(wave, channels=3)(x), y, rtol=0, atol=0)
+    torch.testing.assert_close(IDWT2D(wave, channels=3)(y), IDWT2D(wave)(y), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="built for 3 channels, got 4"):
+        DWT2D(wave, channels=3)(torch.randn(1, 4, 8, 8))
+    if wave == "haar":
+        dwt, idwt = DWT2D(wave, channels=3), IDWT2D(wave, channels=3)
+        with _OpLog() as log:
+            idwt(dwt(x))
+        assert log.ops == ["aten.convolution.default", "aten.convolution.default"]
 
 
 @pytest.mark.parametrize("wave", ["haar", "db2"])

@@ -182,7 +182,7 @@ def export_folder(model: WaveFormer, name: str, folder: Path, x: torch.Tensor) -
                                           init_cfg=dict(type="Pretrained", checkpoint=str(weights)))
             backbone.init_weights()
             feats = backbone.eval()(x)
-            taps = model.forward_intermediates(x, intermediates_only=True)
+            taps = model.forward_intermediates(x, norm=True, intermediates_only=True)
             result["backbone_max_abs_diff"] = max(_max_diff(f, t) for f, t in zip(feats, taps))
     return result
 

@@ -14,7 +14,7 @@ from .checkpoint import load_state_dict, load_weights
 from .errors import InputError
 from .waveformer import ARCH_SETTINGS, WaveFormer
 
-_HEAD_PREFIXES = ("head.", "aux_head.", "post_blocks.", "norm.")
+_HEAD_PREFIXES = ("head.", "aux_head.", "post_blocks.")
 
 
 class WaveFormerBackbone(WaveFormer):
@@ -32,6 +32,8 @@ class WaveFormerBackbone(WaveFormer):
             statistics still update unless ``norm_eval``.
         with_cp: gradient checkpointing of the blocks (saves memory, costs time).
         wave_stages: number of leading stages with WaveMSA.
+        frequency_finer: ``'subbands'`` (the paper's figure) or ``'input'`` (the published code), see
+            :class:`~wavemsa.WaveFormer`.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH, use_ema=False)`` loads a classification
             checkpoint (the trainer's, EMA or not, a bare state dict, a ``.safetensors`` file or a timm model
             folder written by ``tools/export.py`` / ``timm.models.save_for_hf``); heads are ignored.
@@ -39,7 +41,8 @@ class WaveFormerBackbone(WaveFormer):
 
     def __init__(self, arch: str | dict = "s", out_indices: Sequence[int] = (0, 1, 2, 3),
                  drop_path_rate: float = 0.1, frozen_stages: int = -1, norm_eval: bool = False,
-                 bn_requires_grad: bool = True, with_cp: bool = False, wave_stages: int = 2, in_chans: int = 3,
+                 bn_requires_grad: bool = True, with_cp: bool = False, wave_stages: int = 2,
+                 frequency_finer: str = "subbands", in_chans: int = 3,
                  init_cfg: dict | None = None, pretrained: str | None = None) -> None:
         if isinstance(arch, str):
             if arch.lower() not in ARCH_SETTINGS:
@@ -47,10 +50,10 @@ class WaveFormerBackbone(WaveFormer):
             settings = dict(ARCH_SETTINGS[arch.lower()])
         else:
             settings = dict(arch)
-        super().__init__(in_chans=in_chans, num_classes=0, wave_stages=wave_stages,
+        super().__init__(in_chans=in_chans, num_classes=0, wave_stages=wave_stages, frequency_finer=frequency_finer,
                          drop_path_rate=drop_path_rate, **settings)
         self.out_indices = tuple(sorted(i % len(self.stages) for i in out_indices))
-        self.prune_intermediate_layers(list(self.out_indices))
+        self.prune_intermediate_layers(list(self.out_indices), prune_norm=False)
         self.out_channels = [self.embed_dims[i] for i in self.out_indices]
         self.frozen_stages = frozen_stages
         self.norm_eval = norm_eval
@@ -120,7 +123,7 @@ class WaveFormerBackbone(WaveFormer):
         (RoIAlign, deformable convs, ...) index their input as contiguous NCHW and silently read the
         wrong values from anything else, so the maps are made contiguous here, once.
         """
-        feats = self.forward_intermediates(x, indices=list(self.out_indices), intermediates_only=True)
+        feats = self.forward_intermediates(x, indices=list(self.out_indices), norm=True, intermediates_only=True)
         return tuple(f.contiguous() for f in feats)
 
 

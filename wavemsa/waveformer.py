@@ -27,8 +27,7 @@ from timm.models._features import feature_take_indices
 from timm.models._manipulate import checkpoint
 from torch import nn
 
-from . import fastpath
-from .attention import Attention, ClassAttention, WaveAttention
+from .attention import FREQUENCY_FINER_INPUTS, Attention, ClassAttention, WaveAttention
 from .checkpoint import check_weights_fit, filter_classification_state_dict
 from .fuse import ConvBnReLU, fuse_for_inference
 from .token_label import Box, rand_token_box, swap_box
@@ -74,11 +73,8 @@ def check_image_batch(x: torch.Tensor, in_chans: int, min_size: int = MIN_INPUT_
 
 
 class ConvFFN(nn.Module):
-    """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid.
-
-    In eager PyTorch it runs as :func:`wavemsa.fastpath.conv_ffn_forward` (CPU tiles, in-place GELU; same
-    outputs).
-    """
+    """PVTv2 feed-forward: fc1 -> depth-wise 3x3 conv -> GELU -> fc2 on (B, N, C) tokens of an H x W grid (the
+    hidden tokens seen as a channels_last map, no copy)."""
 
     def __init__(self, in_features: int, hidden_features: int, device=None, dtype=None) -> None:
         super().__init__()
@@ -89,9 +85,6 @@ class ConvFFN(nn.Module):
         self.fc2 = nn.Linear(hidden_features, in_features, **dd)
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if fastpath.active():
-                return fastpath.conv_ffn_forward(self, x, feat_size)
         B, N, _ = x.shape
         x = self.fc1(x)
         x = x.transpose(1, 2).reshape(B, -1, feat_size[0], feat_size[1])
@@ -103,20 +96,16 @@ class ConvFFN(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + DropPath(attn(LN(x))), then x + DropPath(FFN(LN(x))).
-
-    In eager PyTorch it runs as :func:`wavemsa.fastpath.block_forward` (in-place residual adds without
-    autograd; same outputs).
-    """
+    """Pre-norm transformer block: x + DropPath(attn(LN(x))), then x + DropPath(FFN(LN(x)))."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, use_wave: bool,
-                 drop_path: float = 0.0, wave: str = "haar", norm_eps: float = 1e-6, device=None,
-                 dtype=None) -> None:
+                 drop_path: float = 0.0, wave: str = "haar", norm_eps: float = 1e-6,
+                 frequency_finer: str = "subbands", device=None, dtype=None) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
         self.norm1 = nn.LayerNorm(dim, eps=norm_eps, **dd)
         if use_wave:
-            self.attn = WaveAttention(dim, num_heads, sr_ratio, wave, **dd)
+            self.attn = WaveAttention(dim, num_heads, sr_ratio, wave, frequency_finer, **dd)
         else:
             self.attn = Attention(dim, num_heads, **dd)
         self.drop_path1 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
@@ -125,9 +114,6 @@ class Block(nn.Module):
         self.drop_path2 = DropPath(drop_path) if drop_path > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
-        if not torch.jit.is_scripting():
-            if fastpath.active():
-                return fastpath.block_forward(self, x, feat_size)
         x = x + self.drop_path1(self.attn(self.norm1(x), feat_size))
         x = x + self.drop_path2(self.mlp(self.norm2(x), feat_size))
         return x
@@ -167,17 +153,18 @@ class Downsample(nn.Module):
 
 
 class Stage(nn.Module):
-    """Patch embedding (stem or downsample), blocks and a closing LayerNorm.
+    """Patch embedding (stem or downsample), blocks and a closing LayerNorm (``norm=False``: none, for the last
+    stage, whose tokens go un-normed into the class attention).
 
     Input: the image (stage 0) or the previous stage's map; output: a (B, C, H, W) map (channels_last memory).
     """
 
-    def __init__(self, embed: nn.Module, blocks: Sequence[Block], dim: int, norm_eps: float = 1e-6, device=None,
-                 dtype=None) -> None:
+    def __init__(self, embed: nn.Module, blocks: Sequence[Block], dim: int, norm: bool = True,
+                 norm_eps: float = 1e-6, device=None, dtype=None) -> None:
         super().__init__()
         self.embed = embed
         self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(dim, eps=norm_eps, device=device, dtype=dtype)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps, device=device, dtype=dtype) if norm else nn.Identity()
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -195,7 +182,8 @@ class Stage(nn.Module):
 
 
 class ClassBlock(nn.Module):
-    """Class-attention block: updates only the first (class) token of (B, 1 + N, C)."""
+    """Class-attention block: class token (B, 1, C) and tokens (B, N, C) -> the updated class token (B, 1, C); the
+    class token attends to [class token; tokens]."""
 
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, norm_eps: float = 1e-6, device=None,
                  dtype=None) -> None:
@@ -206,10 +194,9 @@ class ClassBlock(nn.Module):
         self.norm2 = nn.LayerNorm(dim, eps=norm_eps, **dd)
         self.mlp = Mlp(dim, int(dim * mlp_ratio), **dd)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        cls = x[:, :1] + self.attn(self.norm1(x))
-        cls = cls + self.mlp(self.norm2(cls))
-        return torch.cat([cls, x[:, 1:]], dim=1)
+    def forward(self, cls: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        cls = cls + self.attn(self.norm1(torch.cat([cls, tokens], dim=1)))
+        return cls + self.mlp(self.norm2(cls))
 
 
 class WaveFormer(nn.Module):
@@ -221,6 +208,9 @@ class WaveFormer(nn.Module):
         num_classes: classifier outputs; 0 gives an identity head.
         stem_hidden_dim, embed_dims, num_heads, mlp_ratios, depths, sr_ratios: per-stage settings.
         wave_stages: how many leading stages use WaveMSA (2, as in Wave-ViT; the seed code used 3).
+        frequency_finer: what WaveMSA's Frequency Finer reads, and so where its keys and values come from:
+            ``'subbands'`` (the paper's figure: the WBB's subbands, keys on an H/2sr x W/2sr grid) or ``'input'``
+            (the published code: the layer input split in four channel groups, keys on an H/sr x W/sr grid).
         drop_path_rate: stochastic depth, linearly increasing over the blocks.
         token_label: add the token-labelling auxiliary head (dense per-token logits, as Wave-ViT); the
             logits of ``forward`` / ``forward_head`` are then ``cls + 0.5 * max over tokens of aux``.
@@ -239,13 +229,16 @@ class WaveFormer(nn.Module):
                  stem_hidden_dim: int = 32, embed_dims: Sequence[int] = (64, 128, 320, 448),
                  num_heads: Sequence[int] = (2, 4, 10, 14), mlp_ratios: Sequence[float] = (8, 8, 4, 4),
                  depths: Sequence[int] = (3, 4, 6, 3), sr_ratios: Sequence[int] = (4, 2, 1, 1),
-                 wave_stages: int = 2, drop_path_rate: float = 0.0, token_label: bool = False,
+                 wave_stages: int = 2, frequency_finer: str = "subbands", drop_path_rate: float = 0.0,
+                 token_label: bool = False,
                  wave: str = "haar", drop_rate: float = 0.0, global_pool: str = "token", norm_eps: float = 1e-6,
                  mix_token: bool | None = None, device=None, dtype=None) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
         if not 0 <= wave_stages <= len(depths):
             raise ValueError(f"wave_stages must be in [0, {len(depths)}], got {wave_stages}")
+        if frequency_finer not in FREQUENCY_FINER_INPUTS:
+            raise ValueError(f"frequency_finer must be one of {FREQUENCY_FINER_INPUTS}, got {frequency_finer!r}")
         if global_pool not in ("token", "avg", ""):
             raise ValueError(f"global_pool must be 'token' (class attention), 'avg' or '', got {global_pool!r}")
         if num_classes < 0:
@@ -259,6 +252,7 @@ class WaveFormer(nn.Module):
         self.embed_dims = tuple(embed_dims)
         self.num_features = self.head_hidden_size = embed_dims[-1]
         self.wave_stages = wave_stages
+        self.frequency_finer = frequency_finer
 
         dpr = calculate_drop_path_rates(drop_path_rate, sum(depths))
         stages, cursor, prev = [], 0, in_chans
@@ -266,15 +260,16 @@ class WaveFormer(nn.Module):
         for i, (dim, depth) in enumerate(zip(embed_dims, depths)):
             embed = Stem(in_chans, stem_hidden_dim, dim, **dd) if i == 0 else Downsample(prev, dim, **dd)
             blocks = [Block(dim, num_heads[i], mlp_ratios[i], sr_ratios[i], use_wave=i < wave_stages,
-                            drop_path=dpr[cursor + j], wave=wave, norm_eps=norm_eps, **dd) for j in range(depth)]
-            stages.append(Stage(embed, blocks, dim, norm_eps=norm_eps, **dd))
+                            drop_path=dpr[cursor + j], wave=wave, norm_eps=norm_eps, frequency_finer=frequency_finer,
+                            **dd) for j in range(depth)]
+            stages.append(Stage(embed, blocks, dim, norm=i < len(depths) - 1, norm_eps=norm_eps, **dd))
             self.feature_info.append(dict(num_chs=dim, reduction=4 * 2**i, module=f"stages.{i}"))
             cursor, prev = cursor + depth, dim
         self.stages = nn.ModuleList(stages)
 
         dim = embed_dims[-1]
         self.post_blocks = nn.ModuleList([ClassBlock(dim, num_heads[-1], mlp_ratios[-1], norm_eps=norm_eps, **dd)])
-        self.norm = nn.LayerNorm(dim, eps=norm_eps, **dd)
+        self.norm = nn.LayerNorm(dim, eps=norm_eps, **dd)  # closes the network: after the class attention
         self.head_drop = nn.Dropout(drop_rate)
         self.head = nn.Linear(dim, num_classes, **dd) if num_classes > 0 else nn.Identity()
         # token labelling (Wave-ViT / VOLO): per-token logits, MixToken boxes on the last-stage grid
@@ -350,10 +345,13 @@ class WaveFormer(nn.Module):
     def forward_intermediates(self, x: torch.Tensor, indices: int | list[int] | None = None, norm: bool = False,
                               stop_early: bool = False, output_fmt: str = "NCHW",
                               intermediates_only: bool = False):
-        """Stage outputs as NCHW maps (strides 4, 8, 16, 32); timm's features_only uses this.
+        """Stage outputs as NCHW maps (strides 4, 8, 16, 32); timm's features_only and the dense-prediction
+        backbone use this.
 
-        Returns the selected intermediates, or ``(final map (B, C4, H/32, W/32), intermediates)``; each stage
-        output is already layer-normed, so ``norm`` changes nothing.
+        Returns the selected intermediates, or ``(forward_features(x), intermediates)``. Stages 1-3 end in their
+        LayerNorm; the last stage's map is the one the class attention reads, un-normed, unless ``norm``: then the
+        network's closing LayerNorm normalises it (what the originals' dense-prediction backbone returns, and what
+        ``features_only`` and :class:`~wavemsa.WaveFormerBackbone` return).
         """
         if output_fmt != "NCHW":
             raise ValueError(f"only output_fmt='NCHW' is supported, got {output_fmt!r}")
@@ -364,57 +362,71 @@ class WaveFormer(nn.Module):
         for i, stage in enumerate(stages):
             x = stage(x)
             if i in take:
-                intermediates.append(x)
+                intermediates.append(self.normed_map(x) if norm and i == len(self.stages) - 1 else x)
         if intermediates_only:
             return intermediates
         return x, intermediates
 
     def prune_intermediate_layers(self, indices: int | list[int] = 1, prune_norm: bool = False,
                                   prune_head: bool = True) -> list[int]:
-        """Drop stages and heads not needed for the requested intermediates."""
+        """Drop stages and heads not needed for the requested intermediates (the closing norm too with
+        ``prune_norm`` or without the last stage)."""
         take, max_index = feature_take_indices(len(self.stages), indices)
+        if prune_norm or max_index < len(self.stages) - 1:
+            self.norm = nn.Identity()
         self.stages = self.stages[: max_index + 1]
         if prune_head or max_index < 3:
             self.post_blocks = nn.ModuleList()
-            self.norm = nn.Identity()
             self.aux_head = None
             self.reset_classifier(0, "")
         return take
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, H, W) -> the last stage's map (B, C4, ceil(H/32), ceil(W/32))."""
+        """(B, C_in, H, W) -> the last stage's map (B, C4, ceil(H/32), ceil(W/32)), before the closing norm (the
+        class attention reads it so, as in the originals)."""
         x = check_image_batch(x, self.in_chans)
         for stage in self.stages:
             x = stage(x)
         return x
 
-    def forward_tokens_head(self, x: torch.Tensor) -> torch.Tensor:
-        """Class attention over [mean token; tokens] then LayerNorm: (B, N, C) -> (B, 1 + N, C)."""
-        x = torch.cat([x.mean(dim=1, keepdim=True), x], dim=1)
+    def forward_class_token(self, x: torch.Tensor) -> torch.Tensor:
+        """Class attention over [mean token; tokens]: last-stage tokens (B, N, C) -> class token (B, 1, C), not
+        yet normed."""
+        cls = x.mean(dim=1, keepdim=True)
         for blk in self.post_blocks:
-            x = blk(x)
-        return self.norm(x)
+            cls = blk(cls, x)
+        return cls
+
+    def forward_tokens_head(self, x: torch.Tensor) -> torch.Tensor:
+        """Class attention, then the closing LayerNorm over [class token; tokens]: (B, N, C) -> (B, 1 + N, C)."""
+        return self.norm(torch.cat([self.forward_class_token(x), x], dim=1))
+
+    def normed_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The closing LayerNorm applied to a last-stage map (B, C, H, W)."""
+        return self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
 
     def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Last-stage map (B, C, H, W) -> logits (B, num_classes), or pooled features with pre_logits; with
-        ``global_pool=''`` the map itself.
+        """Last-stage map (B, C, H, W) from :meth:`forward_features` -> logits (B, num_classes), or pooled features
+        with pre_logits; with ``global_pool=''`` the map after the closing norm.
 
-        With the token-labelling head the logits are ``cls + 0.5 * aux.max(1)`` (aux: (B, N, num_classes)
-        per-token logits), the prediction Wave-ViT and VOLO evaluate.
+        ``'token'``: class attention over [mean token; tokens], the closing LayerNorm, the classifier (as the
+        originals). With the token-labelling head the logits are ``cls + 0.5 * aux.max(1)`` (aux: (B, N,
+        num_classes) per-token logits of the normed tokens), the prediction Wave-ViT and VOLO evaluate.
+        ``'avg'``: the mean of the normed tokens.
         """
         if self.global_pool == "":
-            return x
+            return self.normed_map(x)
         x = x.flatten(2).transpose(1, 2)  # tokens (B, N, C)
         if self.global_pool == "avg":
-            x = self.head_drop(x.mean(dim=1))
+            x = self.head_drop(self.norm(x).mean(dim=1))
+            return x if pre_logits else self.head(x)
+        if self.aux_head is None:
+            x = self.head_drop(self.norm(self.forward_class_token(x))[:, 0])
             return x if pre_logits else self.head(x)
         x = self.head_drop(self.forward_tokens_head(x))
         if pre_logits:
             return x[:, 0]
-        out = self.head(x[:, 0])
-        if self.aux_head is not None:
-            out = out + 0.5 * self.aux_head(x[:, 1:]).max(dim=1).values
-        return out
+        return self.head(x[:, 0]) + 0.5 * self.aux_head(x[:, 1:]).max(dim=1).values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits (B, num_classes): ``forward_head(forward_features(x))`` in training and evaluation."""
@@ -507,10 +519,11 @@ def _checkpoint_filter(state_dict: dict, model: "WaveFormer") -> dict:
 def _create(variant: str, arch: str, pretrained: bool = False, **kwargs) -> WaveFormer:
     settings = dict(ARCH_SETTINGS[arch])
     settings.update(kwargs)
-    out_indices = settings.pop("out_indices", (0, 1, 2, 3))
-    return build_model_with_cfg(
-        WaveFormer, variant, pretrained, pretrained_filter_fn=_checkpoint_filter,
-        feature_cfg=dict(out_indices=out_indices, feature_cls="getter"), **settings)
+    feature_cfg = dict(out_indices=settings.pop("out_indices", (0, 1, 2, 3)), feature_cls="getter")
+    if settings.get("feature_cls", "getter") == "getter":
+        feature_cfg["norm"] = True  # features_only: the last map closed by the network's LayerNorm
+    return build_model_with_cfg(WaveFormer, variant, pretrained, pretrained_filter_fn=_checkpoint_filter,
+                                feature_cfg=feature_cfg, **settings)
 
 
 @register_model

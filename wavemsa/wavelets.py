@@ -12,17 +12,18 @@ inverse reconstructs its input exactly and is the adjoint of the forward transfo
 
 Odd lengths are handled as PyWavelets does: the last sample is repeated to make the length even.
 
-Haar (the wavelet WaveMSA uses) has a fast path made of strided slices, sums and differences: no
-convolution, no matrices and no NumPy per call. Every other orthogonal wavelet goes through a general
-path: circular padding + strided convolution (and its exact adjoint for the inverse). Filters are
-built once, in float64, and cast to the input's dtype and device on use.
+Each 2-D transform is one strided convolution with fixed weights: ``DWT2D`` a stride-2 L x L conv whose (4C, C, L, L)
+weight sends input channel c through the four separable filters into output channels c, C + c, 2C + c, 3C + c (so
+the subbands come out band-major, without a reordering copy), ``IDWT2D`` the stride-2 transposed conv with the same
+weight (its adjoint). Wavelets longer than Haar (L > 2) add a circular padding by L/2 - 1 (and, in the inverse, its
+adjoint). Given ``channels`` the weight is built once (a buffer that follows the module's device and dtype);
+otherwise it is built per call for the input's channel count. The 1-D transforms are a strided ``conv1d`` along the
+channel axis. Filters are built in float64 and cast to the input's dtype on use.
 
 The four modules are TorchScript-compatible and registered with timm as leaves for torch.fx tracing
 (their size checks and odd-length padding depend on the input's shape).
 """
 from __future__ import annotations
-
-import math
 
 import pywt
 import torch
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from timm.layers import register_notrace_module
 from torch import nn
 
-__all__ = ["DWT1D", "IDWT1D", "DWT2D", "IDWT2D", "haar_dwt2d", "haar_idwt2d", "haar_dwt1d", "haar_idwt1d"]
+__all__ = ["DWT1D", "IDWT1D", "DWT2D", "IDWT2D"]
 
 
 def _orthogonal_filters(wave: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -55,60 +56,6 @@ def _make_even(x: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([x, x.narrow(dim, n - 1, 1)], dim=dim)
 
 
-# ----------------------------------------------------------------------------------------------------
-# Haar fast paths (functional)
-# ----------------------------------------------------------------------------------------------------
-def haar_dwt2d(x: torch.Tensor) -> torch.Tensor:
-    """Haar DWT over the last two dims of (B, C, H, W) with even H, W -> (B, 4C, H/2, W/2)."""
-    a, b = x[..., 0::2, 0::2], x[..., 0::2, 1::2]
-    c, d = x[..., 1::2, 0::2], x[..., 1::2, 1::2]
-    s_top, d_top = a + b, a - b
-    s_bot, d_bot = c + d, c - d
-    out = torch.cat([s_top + s_bot, s_top - s_bot, d_top + d_bot, d_top - d_bot], dim=1)
-    return out * 0.5
-
-
-def haar_idwt2d(x: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`haar_dwt2d`: (B, 4C, h, w) -> (B, C, 2h, 2w).
-
-    The output keeps the input's memory format (channels_last in, channels_last out), so a conv after it
-    needs no layout conversion.
-    """
-    B, C4, h, w = x.shape
-    channels_last = not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    if channels_last:  # work on the (B, h, w, 4C) view: the output is written as (B, h, 2, w, 2, C)
-        bands = x.permute(0, 2, 3, 1).chunk(4, dim=-1)
-        pos_w, pos_h = 3, 2
-    else:
-        bands = x.chunk(4, dim=1)
-        pos_w, pos_h = -1, -3
-    ll, lh, hl, hh = bands[0], bands[1], bands[2], bands[3]
-    s1, d1 = ll + lh, ll - lh
-    s2, d2 = hl + hh, hl - hh
-    # even rows: a = (s1 + s2)/2, b = (s1 - s2)/2 ; odd rows: c = (d1 + d2)/2, d = (d1 - d2)/2
-    top = torch.stack([s1 + s2, s1 - s2], dim=pos_w)
-    bot = torch.stack([d1 + d2, d1 - d2], dim=pos_w)
-    out = torch.stack([top, bot], dim=pos_h)
-    if channels_last:  # (B, h, 2, w, 2, C)
-        return (out.reshape(B, 2 * h, 2 * w, C4 // 4) * 0.5).permute(0, 3, 1, 2)
-    return out.reshape(B, C4 // 4, 2 * h, 2 * w) * 0.5  # from (B, C, h, 2, w, 2)
-
-
-def haar_dwt1d(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Haar DWT along dim 1 (even length) -> (low, high)."""
-    even, odd = x[:, 0::2], x[:, 1::2]
-    return (even + odd) * math.sqrt(0.5), (even - odd) * math.sqrt(0.5)
-
-
-def haar_idwt1d(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
-    """Inverse of :func:`haar_dwt1d`: interleaves (low + high, low - high) / sqrt(2) along dim 1."""
-    out = torch.stack([low + high, low - high], dim=2)
-    return out.flatten(1, 2) * math.sqrt(0.5)
-
-
-# ----------------------------------------------------------------------------------------------------
-# General orthogonal wavelets: circular pad + strided conv, and the exact adjoint
-# ----------------------------------------------------------------------------------------------------
 def _fold_circular(z: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
     """Adjoint of circular padding by ``pad`` on both sides of ``dim``: wrap the borders back in."""
     if pad == 0:
@@ -118,6 +65,78 @@ def _fold_circular(z: torch.Tensor, pad: int, dim: int) -> torch.Tensor:
     core.narrow(dim, n - pad, pad).add_(z.narrow(dim, 0, pad))
     core.narrow(dim, 0, pad).add_(z.narrow(dim, n + pad, pad))
     return core
+
+
+def _band_major_weight(kernels: torch.Tensor, channels: int) -> torch.Tensor:
+    """(4C, C, L, L) conv weight from the four (L, L) subband filters: output channel b * C + c reads input channel
+    c through filter b."""
+    eye = torch.eye(channels, dtype=kernels.dtype, device=kernels.device)
+    L = kernels.shape[-1]
+    return (kernels[:, None, None] * eye[None, :, :, None, None]).reshape(4 * channels, channels, L, L)
+
+
+class _WaveletBase(nn.Module):
+    """Holds the filter bank of one orthogonal wavelet: the 1-D pair ``bank`` (2, 1, L) and the four separable 2-D
+    filters ``kernels`` (4, L, L) in pywt.dwt2's band order, float64, non-persistent; with ``channels`` also the
+    band-major conv ``weight`` (4C, C, L, L) of the 2-D transforms."""
+
+    def __init__(self, wave: str = "haar", channels: int | None = None, device=None, dtype=None) -> None:
+        super().__init__()
+        self.wave = wave
+        self.name = type(self).__name__
+        self.channels = channels or 0  # 0: the 2-D weight is built per call
+        lo, hi = _orthogonal_filters(wave)
+        self.pad = lo.numel() // 2 - 1  # circular padding of periodization (0 for Haar)
+        # cA (H low, W low), cH (H high, W low), cV (H low, W high), cD (H high, W high); rows run along H
+        kernels = torch.stack([torch.outer(a, b) for a, b in ((lo, lo), (hi, lo), (lo, hi), (hi, hi))])
+        self.register_buffer("bank", torch.stack([lo, hi]).unsqueeze(1).to(device), persistent=False)
+        self.register_buffer("kernels", kernels.to(device), persistent=False)
+        weight = _band_major_weight(kernels, self.channels) if self.channels else torch.empty(0)
+        self.register_buffer("weight", weight.to(device=device, dtype=dtype or torch.get_default_dtype()),
+                             persistent=False)
+
+    def _weight(self, x: torch.Tensor, channels: int) -> torch.Tensor:
+        """The 2-D transforms' (4C, C, L, L) weight in ``x``'s dtype and device."""
+        if self.channels:
+            if channels != self.channels:
+                raise ValueError(f"{self.name} was built for {self.channels} channels, got {channels}")
+            weight = self.weight
+        else:
+            weight = _band_major_weight(self.kernels, channels)
+        return weight.to(dtype=x.dtype, device=x.device)
+
+    def extra_repr(self) -> str:
+        return f"wave={self.wave!r}" + (f", channels={self.channels}" if self.channels else "")
+
+
+def _check_ndim(x: torch.Tensor, ndim: int, name: str) -> None:
+    if x.dim() != ndim:
+        raise ValueError(f"{name} expects a {ndim}-D tensor, got shape {x.shape}")
+
+
+@register_notrace_module
+class DWT2D(_WaveletBase):
+    """2-D DWT: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)), groups [cA, cH, cV, cD] as pywt.dwt2; one stride-2
+    conv (see the module docstring)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_ndim(x, 4, "DWT2D")
+        x = _make_even(_make_even(x, 2), 3)
+        if self.pad:
+            x = F.pad(x, [self.pad, self.pad, self.pad, self.pad], mode="circular")
+        return F.conv2d(x, self._weight(x, x.shape[1]), stride=2)
+
+
+@register_notrace_module
+class IDWT2D(_WaveletBase):
+    """Inverse 2-D DWT: (B, 4C, h, w) -> (B, C, 2h, 2w); one stride-2 transposed conv (see the module docstring)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_ndim(x, 4, "IDWT2D")
+        if x.shape[1] % 4 != 0:
+            raise ValueError(f"IDWT2D expects a channel count divisible by 4, got {x.shape[1]}")
+        y = F.conv_transpose2d(x, self._weight(x, x.shape[1] // 4), stride=2)
+        return _fold_circular(_fold_circular(y, self.pad, dim=2), self.pad, dim=3)
 
 
 def _analysis_last_dim(x: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
@@ -140,65 +159,6 @@ def _synthesis_last_dim(y: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
     return z.reshape(lead + [2 * n])
 
 
-class _WaveletBase(nn.Module):
-    """Holds the filter bank of one orthogonal wavelet (float64, non-persistent)."""
-
-    def __init__(self, wave: str = "haar", device=None) -> None:
-        super().__init__()
-        self.wave = wave
-        lo, hi = _orthogonal_filters(wave)
-        self.is_haar = lo.numel() == 2  # 'haar' and its alias 'db1'; fast path
-        bank = torch.stack([lo, hi]).unsqueeze(1).to(device)  # (2, 1, L)
-        self.register_buffer("bank", bank, persistent=False)
-
-    def _bank(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bank.to(device=x.device, dtype=x.dtype)
-
-    def extra_repr(self) -> str:
-        return f"wave={self.wave!r}"
-
-
-def _check_ndim(x: torch.Tensor, ndim: int, name: str) -> None:
-    if x.dim() != ndim:
-        raise ValueError(f"{name} expects a {ndim}-D tensor, got shape {x.shape}")
-
-
-@register_notrace_module
-class DWT2D(_WaveletBase):
-    """2-D DWT: (B, C, H, W) -> (B, 4C, ceil(H/2), ceil(W/2)), groups [cA, cH, cV, cD] as pywt.dwt2."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_ndim(x, 4, "DWT2D")
-        x = _make_even(_make_even(x, 2), 3)
-        if self.is_haar:
-            return haar_dwt2d(x)
-        B, C, H, W = x.shape
-        bank = self._bank(x)
-        y = _analysis_last_dim(x, bank)  # along W: (B, C, H, 2[w band], W/2)
-        y = _analysis_last_dim(y.transpose(2, 4), bank)  # along H: (B, C, W/2, 2[w], 2[h], H/2)
-        # pywt order: cA (h low, w low), cH (h high, w low), cV (h low, w high), cD (h high, w high)
-        y = y.permute(0, 3, 4, 1, 5, 2)  # (B, w band, h band, C, H/2, W/2)
-        return y.reshape(B, 4 * C, H // 2, W // 2)
-
-
-@register_notrace_module
-class IDWT2D(_WaveletBase):
-    """Inverse 2-D DWT: (B, 4C, h, w) -> (B, C, 2h, 2w)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_ndim(x, 4, "IDWT2D")
-        if x.shape[1] % 4 != 0:
-            raise ValueError(f"IDWT2D expects a channel count divisible by 4, got {x.shape[1]}")
-        if self.is_haar:
-            return haar_idwt2d(x)
-        B, C4, h, w = x.shape
-        bank = self._bank(x)
-        y = x.reshape(B, 2, 2, C4 // 4, h, w).permute(0, 3, 5, 1, 2, 4)  # (B, C, w, w band, h band, h)
-        y = _synthesis_last_dim(y, bank)  # along H: (B, C, w, 2[w band], 2h)
-        y = _synthesis_last_dim(y.transpose(2, 4), bank)  # along W: (B, C, 2h, 2w)
-        return y
-
-
 @register_notrace_module
 class DWT1D(_WaveletBase):
     """1-D DWT along dim 1: (B, C, ...) -> (low, high), each (B, ceil(C/2), ...), as pywt.dwt(axis=1)."""
@@ -207,9 +167,7 @@ class DWT1D(_WaveletBase):
         if x.dim() < 2:
             raise ValueError(f"DWT1D expects at least a 2-D tensor (B, C, ...), got shape {x.shape}")
         x = _make_even(x, 1)
-        if self.is_haar:
-            return haar_dwt1d(x)
-        y = _analysis_last_dim(x.movedim(1, -1), self._bank(x))  # (B, ..., 2, C/2)
+        y = _analysis_last_dim(x.movedim(1, -1), self.bank.to(dtype=x.dtype, device=x.device))  # (B, ..., 2, C/2)
         return y.select(-2, 0).movedim(-1, 1), y.select(-2, 1).movedim(-1, 1)
 
 
@@ -220,7 +178,5 @@ class IDWT1D(_WaveletBase):
     def forward(self, low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
         if low.shape != high.shape:
             raise ValueError(f"IDWT1D expects low and high of equal shape, got {low.shape} and {high.shape}")
-        if self.is_haar:
-            return haar_idwt1d(low, high)
         y = torch.stack([low.movedim(1, -1), high.movedim(1, -1)], dim=-2)  # (B, ..., 2, C')
-        return _synthesis_last_dim(y, self._bank(low)).movedim(-1, 1)
+        return _synthesis_last_dim(y, self.bank.to(dtype=low.dtype, device=low.device)).movedim(-1, 1)

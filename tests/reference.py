@@ -1,27 +1,29 @@
-"""Reference implementation of the *published* WaveMSA formulation, for equivalence tests
-(``tests/test_reference_equivalence.py``) and as the speed baseline of ``tools/benchmark.py``; not part of the
-installed ``wavemsa`` package. Not for training or deployment: use :mod:`wavemsa.waveformer`.
+"""The *published* WaveMSA formulation, re-implemented as a test oracle for ``tests/test_reference_equivalence.py``
+(not part of the installed ``wavemsa`` package; not for training or deployment: use :mod:`wavemsa.waveformer`).
 
-It re-implements what the seed code computes, the way it computes it:
+It computes what the published code computes, the way it computes it:
 
-* the WBB's channel-wavelet 1x1 conv (the seed's ``ConvBNReLU1x1``) uses a **matrix-based 1-D DWT**
-  whose analysis matrices are built with NumPy on every forward pass, as the seed's ``DWT_IDWT1``
-  layers do;
-* the 2-D DWT/IDWT are the **conv-based** ones of the seed's ``torch_wavelets.py`` (stride-2 depth-wise
-  convs with the four 2x2 filters, and the transposed conv for the inverse);
+* the WBB's channel-wavelet 1x1 conv (the published ``ConvBNReLU1x1``) uses a **matrix-based 1-D DWT** whose
+  analysis matrices are built with NumPy on every forward pass, as the published ``DWT_IDWT1`` layers do;
+* the 2-D DWT/IDWT are the **conv-based** ones of the published ``torch_wavelets.py`` (stride-2 depth-wise convs
+  with the four 2x2 filters, and the transposed conv for the inverse);
 * attention is the explicit ``softmax(q @ k^T * scale) @ v``;
-* tokens and maps are converted with the seed's ``transpose``/``view``/``reshape``/``permute`` chains.
+* tokens and maps are converted with the published ``transpose``/``view``/``reshape``/``permute`` chains;
+* the head is the published one: the last stage's tokens go un-normed into the class attention (q and kv with
+  biases), and the last LayerNorm (the published ``norm4``) follows it.
 
-LayerNorms use the seed's epsilons (``norm_layer=partial(nn.LayerNorm, eps=1e-6)`` in the blocks, at the end of
+LayerNorms use the published epsilons (``norm_layer=partial(nn.LayerNorm, eps=1e-6)`` in the blocks, at the end of
 the stages and in the head; PyTorch's 1e-5 in the patch embeddings and before the keys and values).
 
-Only the three bugs listed in docs/DESIGN.md are fixed, just enough to run: the resume branch uses BN(C),
-the wavelet filters follow the input dtype (instead of being cast to float16), and the Frequency Finer
-works on the wavelet subbands. Odd feature-map sizes are zero-padded before the 2-D DWT, as the library
+Only the bugs listed in docs/DESIGN.md are fixed, just enough to run: the resume branch uses BN(C) and the wavelet
+filters follow the input dtype (instead of being cast to float16). ``frequency_finer`` selects what the Frequency
+Finer reads: ``'input'`` is the published code (the layer input split in four channel groups, keys and values on
+the H/sr grid), ``'subbands'`` the paper's figure (the WBB's subbands, keys and values on the H/2sr grid). Odd
+feature-map sizes are zero-padded before the 2-D DWT (and, for ``'input'``, before the keys' conv), as the library
 does, so both accept the same inputs.
 
-The module tree mirrors :class:`wavemsa.WaveFormer`, so ``ReferenceWaveFormer`` loads a WaveFormer
-state dict unchanged (``load_state_dict(model.state_dict())``) and must compute the same function.
+The module tree mirrors :class:`wavemsa.WaveFormer`, so ``ReferenceWaveFormer`` loads a WaveFormer state dict
+unchanged (``load_state_dict(model.state_dict())``) and must compute the same function.
 """
 from __future__ import annotations
 
@@ -39,7 +41,7 @@ __all__ = ["ReferenceWaveFormer", "reference_wavemsa"]
 
 
 # ----------------------------------------------------------------------------------------------------
-# 1-D DWT along the channel axis by matrices (built with NumPy per call, as the seed does)
+# 1-D DWT along the channel axis by matrices (built with NumPy per call, as the published code does)
 # ----------------------------------------------------------------------------------------------------
 def _dwt_matrices(length: int, wave: str) -> tuple[np.ndarray, np.ndarray]:
     """Periodized analysis matrices (length/2, length) of the low and high band."""
@@ -84,7 +86,7 @@ class _MatrixIDWT1D(nn.Module):
 
 
 class _ReferenceWaveConv1x1(nn.Module):
-    """The seed's ConvBNReLU1x1 core: channel DWT, a 1x1 conv per band, channel IDWT.
+    """The published ConvBNReLU1x1 core: channel DWT, a 1x1 conv per band, channel IDWT.
 
     ``conv`` holds both bands' weights (group 0: low band, group 1: high band) so the state dict equals
     the library's :class:`wavemsa.WaveConv1x1`.
@@ -103,7 +105,7 @@ class _ReferenceWaveConv1x1(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------
-# 2-D DWT / IDWT by stride-2 depth-wise convolution (the seed's torch_wavelets.py)
+# 2-D DWT / IDWT by stride-2 depth-wise convolution (the published torch_wavelets.py)
 # ----------------------------------------------------------------------------------------------------
 def _filters_2d(wave: str) -> torch.Tensor:
     """(4, 1, L, L) filters [ll, lh, hl, hh]; first factor along H, second along W."""
@@ -120,12 +122,12 @@ class _ConvDWT2D(nn.Module):
         super().__init__()
         filters = _filters_2d(wave)
         if filters.shape[-1] != 2:
-            raise ValueError("the reference's conv-based 2-D DWT is the seed's: Haar only")
+            raise ValueError("the reference's conv-based 2-D DWT is the published one: Haar only")
         self.register_buffer("filters", filters, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         dim = x.shape[1]
-        f = self.filters.to(x)  # fix: follow the input dtype (the seed cast these to float16)
+        f = self.filters.to(x)  # fix: follow the input dtype (the published code casts these to float16)
         bands = [F.conv2d(x, f[i:i + 1].expand(dim, -1, -1, -1), stride=2, groups=dim) for i in range(4)]
         return torch.cat(bands, dim=1)
 
@@ -147,7 +149,7 @@ class _ConvIDWT2D(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------
-# WaveMSA as published (seed's WaveAttention), with the module tree of the library
+# WaveMSA as published (its WaveAttention), with the module tree of the library
 # ----------------------------------------------------------------------------------------------------
 class _ReferenceWBB(nn.Module):
     def __init__(self, dim: int, wave: str = "haar") -> None:
@@ -163,11 +165,13 @@ class _ReferenceWBB(nn.Module):
 
 
 class _ReferenceWaveAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int, sr_ratio: int, wave: str = "haar") -> None:
+    def __init__(self, dim: int, num_heads: int, sr_ratio: int, wave: str = "haar",
+                 frequency_finer: str = "subbands") -> None:
         super().__init__()
         self.num_heads = num_heads
         self.scale = (dim // num_heads) ** -0.5
         self.sr_ratio = sr_ratio
+        self.frequency_finer = frequency_finer
         self.q = nn.Linear(dim, dim)
         self.wbb = _ReferenceWBB(dim, wave)
         self.kv_embed = nn.Conv2d(dim, dim, kernel_size=sr_ratio, stride=sr_ratio) if sr_ratio > 1 else nn.Identity()
@@ -179,16 +183,20 @@ class _ReferenceWaveAttention(nn.Module):
         q = self.q(x).reshape(B, N, self.num_heads, C // self.num_heads).permute(0, 2, 1, 3)
         x = x.view(B, H, W, C).permute(0, 3, 1, 2)
         temp = self.wbb.reduce(x)
-        m = 2 * self.sr_ratio
+        m = 2 if self.frequency_finer == "input" else 2 * self.sr_ratio
         pad_h, pad_w = (-H) % m, (-W) % m
         temp = F.pad(temp, (0, pad_w, 0, pad_h))
         x_dwt = self.wbb.filter(self.wbb.dwt(temp))
         x_idwt = self.wbb.idwt(x_dwt)[..., :H, :W]
         x_idwt = x + self.wbb.resume(x_idwt)
         x_idwt = x_idwt.reshape(B, -1, x_idwt.size(-2) * x_idwt.size(-1)).transpose(1, 2)
-        # Frequency Finer (fix: on the wavelet subbands x_dwt, as in the paper's figure)
+        # Frequency Finer: on the layer input x, as published, or on the wavelet subbands x_dwt, as in the figure
         num = x_dwt.shape[1] // 4
-        x_ll, x_lh, x_hl, x_hh = torch.split(x_dwt, num, dim=1)
+        if self.frequency_finer == "input":
+            pad_h, pad_w = (-H) % self.sr_ratio, (-W) % self.sr_ratio
+            x_ll, x_lh, x_hl, x_hh = torch.split(F.pad(x, (0, pad_w, 0, pad_h)), num, dim=1)
+        else:
+            x_ll, x_lh, x_hl, x_hh = torch.split(x_dwt, num, dim=1)
         x_dwt = torch.cat([x_ll, torch.abs(x_lh) + x_ll, torch.abs(x_hl) + x_ll, torch.abs(x_hh) + x_ll], dim=1)
         kv = self.kv_embed(x_dwt).reshape(B, C, -1).permute(0, 2, 1)
         kv = self.kv(kv).reshape(B, -1, 2, self.num_heads, C // self.num_heads).permute(2, 0, 3, 1, 4)
@@ -218,7 +226,7 @@ class _ReferenceAttention(nn.Module):
 
 
 class _ReferenceMlp(nn.Module):
-    """PVTv2 FFN as in the seed: fc1, DWConv (transpose/view round trip), GELU, fc2."""
+    """PVTv2 FFN as published: fc1, DWConv (transpose/view round trip), GELU, fc2."""
 
     def __init__(self, dim: int, hidden: int) -> None:
         super().__init__()
@@ -236,10 +244,10 @@ class _ReferenceMlp(nn.Module):
 
 class _ReferenceBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: float, sr_ratio: int, use_wave: bool,
-                 wave: str) -> None:
+                 wave: str, frequency_finer: str) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = _ReferenceWaveAttention(dim, num_heads, sr_ratio, wave) if use_wave else \
+        self.attn = _ReferenceWaveAttention(dim, num_heads, sr_ratio, wave, frequency_finer) if use_wave else \
             _ReferenceAttention(dim, num_heads)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
         self.mlp = _ReferenceMlp(dim, int(dim * mlp_ratio))
@@ -278,28 +286,27 @@ class _ReferenceDownsample(nn.Module):
 
 
 class _ReferenceStage(nn.Module):
-    def __init__(self, embed: nn.Module, blocks: list[nn.Module], dim: int) -> None:
+    """The published ``patch_embed{i}``, ``block{i}`` and, but for the last stage, ``norm{i}``."""
+
+    def __init__(self, embed: nn.Module, blocks: list[nn.Module], dim: int, last: bool) -> None:
         super().__init__()
         self.embed = embed
         self.blocks = nn.ModuleList(blocks)
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = None if last else nn.LayerNorm(dim, eps=1e-6)
+        self.last = last
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, H, W = self.embed(x)
         for blk in self.blocks:
             x = blk(x, H, W)
+        if self.last:
+            return x
         x = self.norm(x)
         return x.reshape(x.shape[0], H, W, -1).permute(0, 3, 1, 2).contiguous()
 
 
-class _ReferenceClassAttention(nn.Module):
-    def __init__(self, dim: int, num_heads: int) -> None:
-        super().__init__()
-        self.num_heads = num_heads
-        self.scale = (dim // num_heads) ** -0.5
-        self.q = nn.Linear(dim, dim, bias=False)
-        self.kv = nn.Linear(dim, dim * 2, bias=False)
-        self.proj = nn.Linear(dim, dim)
+class _ReferenceClassAttention(_ReferenceAttention):
+    """The published ClassAttention: the same projections (q and kv with biases), the first token's query only."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, C = x.shape
@@ -343,28 +350,28 @@ class ReferenceWaveFormer(nn.Module):
     def __init__(self, in_chans: int = 3, num_classes: int = 1000, stem_hidden_dim: int = 32,
                  embed_dims: Sequence[int] = (64, 128, 320, 448), num_heads: Sequence[int] = (2, 4, 10, 14),
                  mlp_ratios: Sequence[float] = (8, 8, 4, 4), depths: Sequence[int] = (3, 4, 6, 3),
-                 sr_ratios: Sequence[int] = (4, 2, 1, 1), wave_stages: int = 2, token_label: bool = False,
-                 wave: str = "haar") -> None:
+                 sr_ratios: Sequence[int] = (4, 2, 1, 1), wave_stages: int = 2, frequency_finer: str = "subbands",
+                 token_label: bool = False, wave: str = "haar") -> None:
         super().__init__()
         stages, prev = [], in_chans
         for i, (dim, depth) in enumerate(zip(embed_dims, depths)):
             embed = _ReferenceStem(in_chans, stem_hidden_dim, dim) if i == 0 else _ReferenceDownsample(prev, dim)
-            blocks = [_ReferenceBlock(dim, num_heads[i], mlp_ratios[i], sr_ratios[i], i < wave_stages, wave)
-                      for _ in range(depth)]
-            stages.append(_ReferenceStage(embed, blocks, dim))
+            blocks = [_ReferenceBlock(dim, num_heads[i], mlp_ratios[i], sr_ratios[i], i < wave_stages, wave,
+                                      frequency_finer) for _ in range(depth)]
+            stages.append(_ReferenceStage(embed, blocks, dim, last=i == len(depths) - 1))
             prev = dim
         self.stages = nn.ModuleList(stages)
         dim = embed_dims[-1]
         self.post_blocks = nn.ModuleList([_ReferenceClassBlock(dim, num_heads[-1], mlp_ratios[-1])])
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)  # the published norm4: after the class attention
         self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
         self.aux_head = (nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()) if token_label else None
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C_in, H, W) -> last-stage tokens (B, N, C4)."""
+        """(B, C_in, H, W) -> last-stage tokens (B, N, C4), not normed."""
         for stage in self.stages:
             x = stage(x)
-        return x.flatten(2).transpose(1, 2)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.forward_features(x)
