@@ -245,7 +245,7 @@ def generate(args, info, stop: Interruption | None = None) -> dict:
     interruption handler) ends the labelling after the current batch; the files written are kept."""
     t0 = time.time()
     out = Path(args.out)
-    meta = read_meta(out) or {}  # a corrupt meta.json is an error now, not after the labelling
+    meta = read_meta(out) or {}  # a corrupt meta.json is an error here, before any labelling
     dataset = IndexedFolder(scan_split(Path(args.data), Path(args.data).name), on_error="drop")
     teacher = build_teacher(args, len(dataset.classes), dataset.classes).to(info.device)
     cfg = resolve_data_config({"input_size": (3, args.img_size, args.img_size)} if args.img_size else {},

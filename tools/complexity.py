@@ -4,6 +4,7 @@
     python tools/complexity.py                 # markdown table on stdout
     python tools/complexity.py --json out.json # also write the numbers
     python tools/complexity.py --record asset/records/complexity-DATE.json  # and a run record
+    python tools/complexity.py --from-record asset/records/complexity-DATE.json --plot asset/complexity-DATE.png
 
 Columns: ours as built (WaveMSA in stages 1-2, the Frequency Finer on the WBB's subbands as in the paper's figure,
 no auxiliary head), the published code's reading of the Frequency Finer (``frequency_finer='input'``: the layer
@@ -16,17 +17,19 @@ the library executes (dense channel-wavelet convs, fixed-weight wavelet convs; s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import warnings
+from pathlib import Path
 
 import timm
 import torch
 
 import wavemsa  # noqa: F401  (registers the models)
-from wavemsa.cli import output_file, positive_int
+from wavemsa.cli import existing_file, output_file, positive_int
 from wavemsa.complexity import count_params, executed_flops, flop_analysis
-from wavemsa.errors import run_main
-from wavemsa.files import write_json
+from wavemsa.errors import InputError, run_main
+from wavemsa.files import atomic_write, write_json
 from wavemsa.records import write_record
 from wavemsa.waveformer import ARCH_SETTINGS, MIN_INPUT_SIZE
 
@@ -54,13 +57,60 @@ def variants(text: str) -> list[str]:
     return names
 
 
+def plot(variants_: dict, size: int, path: str | Path) -> Path:
+    """Params against GFLOPs of each variant: ours in both Frequency Finer readings, the paper's, Wave-ViT's."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(variants_)
+    series = {"WaveFormer, subbands (default)": [(r["params_m"], r["gflops"]) for r in variants_.values()],
+              "WaveFormer, published reading ('input')": [(r["params_m"], r["gflops_published_reading"])
+                                                          for r in variants_.values()],
+              "paper's table": [tuple(r["paper"]) for r in variants_.values() if r.get("paper")],
+              "Wave-ViT (same counting)": [tuple(r["wave_vit"]) for r in variants_.values() if r.get("wave_vit")]}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (label, points), marker in zip(series.items(), "osx^"):
+        ax.plot(*zip(*points), marker=marker, label=label)
+    for name, (x, y) in zip(names, series["WaveFormer, subbands (default)"]):
+        ax.annotate(name.upper(), (x, y), textcoords="offset points", xytext=(-12, 6), fontsize=9)
+    ax.set_xlabel("parameters (M)")
+    ax.set_ylabel(f"GFLOPs at {size}x{size}")
+    ax.set_title("WaveFormer-S/B/L: fvcore, attention products counted", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
+    plt.close(fig)
+    return Path(path)
+
+
+def read_complexity_record(path: str) -> tuple[int, dict]:
+    """(size, per-variant numbers) of a run record written by ``--record``."""
+    try:
+        metrics = json.loads(Path(path).read_text())["metrics"]
+        return metrics["size"], metrics["variants"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise InputError(f"--from-record {path}: not a run record of tools/complexity.py ({err})") from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", type=variants, default="s,b,l")
     parser.add_argument("--size", type=positive_int, default=224, help="image side (>= the total stride, 32)")
     parser.add_argument("--json", type=output_file, help="write the numbers to this file")
     parser.add_argument("--record", type=output_file, help="write a run record (the numbers, commit, machine) here")
+    parser.add_argument("--plot", type=output_file, help="draw params against GFLOPs into this PNG")
+    parser.add_argument("--from-record", type=existing_file,
+                        help="with --plot: draw the numbers of this run record instead of counting")
     args = parser.parse_args(argv)
+    if args.from_record:
+        if not args.plot:
+            parser.error("argument --from-record: needs --plot")
+        size, numbers = read_complexity_record(args.from_record)
+        print(plot(numbers, size, args.plot))
+        return
     if args.size < MIN_INPUT_SIZE:
         parser.error(f"argument --size: the smallest image a WaveFormer takes is {MIN_INPUT_SIZE} (its total "
                      f"stride), got {args.size}")
@@ -92,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         write_record(args.record, {"size": args.size, "variants": {v: {k: round(x, 4) if isinstance(x, float) else x
                                                                       for k, x in r.items()}
                                                                   for v, r in rows.items()}}, name="complexity")
+    if args.plot:
+        plot(rows, args.size, args.plot)
 
 
 if __name__ == "__main__":
