@@ -217,8 +217,9 @@ class WaveAttention(nn.Module):
 class Attention(nn.Module):
     """Plain multi-head self-attention (stages 3-4): (B, N, C) -> (B, N, C).
 
-    ``q`` and ``kv`` are separate projections (the originals' parameters) that run as one GEMM on their
-    concatenated weights: one matrix product for the queries, keys and values forward and two backward.
+    ``qkv`` projects the tokens to queries, keys and values in one GEMM. Its rows are the originals' separate ``q``
+    (C rows) and ``kv`` (2C rows) projections stacked, and a state dict in their layout (``q.*``, ``kv.*``) loads
+    into it (:meth:`_load_from_state_dict`). AdamW and weight decay act per element, so training is the same.
     """
 
     def __init__(self, dim: int, num_heads: int, device=None, dtype=None) -> None:
@@ -227,16 +228,22 @@ class Attention(nn.Module):
         if dim % num_heads:
             raise ValueError(f"dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
-        self.q = nn.Linear(dim, dim, **dd)
-        self.kv = nn.Linear(dim, 2 * dim, **dd)
+        self.qkv = nn.Linear(dim, 3 * dim, **dd)
         self.proj = nn.Linear(dim, dim, **dd)
 
     def forward(self, x: torch.Tensor, feat_size: list[int]) -> torch.Tensor:
         B, N, C = x.shape
-        qkv = F.linear(x, torch.cat([self.q.weight, self.kv.weight]), torch.cat([self.q.bias, self.kv.bias]))
-        q, k, v = qkv.view(B, N, 3, self.num_heads, C // self.num_heads).unbind(2)
+        q, k, v = self.qkv(x).view(B, N, 3, self.num_heads, C // self.num_heads).unbind(2)
         x = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.proj(_merge_heads(x))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # the originals' layout: q (C rows) and kv (2C rows) -> qkv
+        for name in ("weight", "bias"):
+            q, kv, qkv = (f"{prefix}{layer}.{name}" for layer in ("q", "kv", "qkv"))
+            if q in state_dict and kv in state_dict and qkv not in state_dict:
+                state_dict[qkv] = torch.cat([state_dict.pop(q), state_dict.pop(kv)])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class ClassAttention(nn.Module):

@@ -78,11 +78,22 @@ def git_info(repo: str | Path = REPO) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def command_line() -> str:
+    """This process's command as a user types it in the repository root: ``python`` and paths relative to the root."""
+    root = Path(__file__).resolve().parents[1]
+
+    def relative(arg: str) -> str:
+        path = Path(arg)
+        return str(path.resolve().relative_to(root)) if path.is_absolute() and path.resolve().is_relative_to(root) \
+            else arg
+    return shlex.join(["python", *map(relative, sys.argv)])
+
+
 def make_record(metrics: dict[str, Any], name: str = "", command: str | None = None,
                 wall_s: float | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """The record as a dict (see the module docstring)."""
     record = {"name": name, **git_info(),
-              "command": command if command is not None else shlex.join([sys.executable, *sys.argv]),
+              "command": command if command is not None else command_line(),
               "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "machine": machine_info(), "metrics": metrics}
     if wall_s is not None:
