@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from fake_slurm import fake_srun_env
+from ports import free_port
 
 pytest.importorskip("mmdet", reason="the OpenMMLab stack is not installed (make install)")
 
@@ -26,14 +26,8 @@ SHORT = ["train_cfg.max_epochs=1", "train_dataloader.batch_size=4", "train_datal
          "default_hooks.logger.interval=1", "param_scheduler.0.end=2"]
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
 def _run(cmd: list[str], timeout: int = 400, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(env or os.environ, PYTHON=sys.executable, PORT=_free_port(), MASTER_PORT=_free_port(),
+    env = dict(env or os.environ, PYTHON=sys.executable, PORT=free_port(), MASTER_PORT=free_port(),
                OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"

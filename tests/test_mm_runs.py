@@ -28,6 +28,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.registry import HOOKS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from ports import free_port  # noqa: E402
 from test_classification_runs import run_until as run_cmd_until  # noqa: E402
 from test_segmentation import REPO, SEG, make_ade20k, small_config  # noqa: E402
 
@@ -129,6 +130,7 @@ def train_seg(argv: list[str]) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seg_whole")  # one worker builds the shared seg_whole
 def test_a_segmentation_training_stopped_by_sigusr1_resumes_to_the_uninterrupted_weights(seg_config, seg_whole,
                                                                                           tmp_path, capsys):
     """Stopped after iteration 2 of 4: one line naming the checkpoint and --resume, exit status 138, the work dir
@@ -202,6 +204,7 @@ def test_a_second_training_on_one_work_dir_is_refused(seg_config, locked_work_di
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seg_whole")  # one worker builds the shared seg_whole
 def test_testing_takes_no_lock_and_ends_at_once_on_a_signal(seg_config, seg_whole, locked_work_dir, tmp_path,
                                                             capsys):
     """tools/test.py evaluates into the work dir of a running training (it takes no lock); on a signal it ends at
@@ -238,12 +241,6 @@ def run_until(cmd: list[str], marker: str, signum: int, group: bool) -> tuple[in
         proc, out = run_cmd_until(cmd, marker, signum, group, err_file)
         err_file.seek(0)
         return proc.returncode, out, err_file.read()
-
-
-def free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
 
 
 @pytest.mark.slow
