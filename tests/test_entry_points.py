@@ -52,7 +52,7 @@ CASES = [
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--num-images", "0"], "benchmark.py", "--num-images"),
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--cfg-options", "model.bakbone.arch=s"], "benchmark.py",
      "model.bakbone"),
-    # found by trying bad input as a new user (each was a traceback)
+    # bad values of other kinds: unknown choices, output paths that are files or folders, config keys
     ("image_classification/main.py", ["--opt", "adamx"], "main.py", "--opt"),
     ("tools/benchmark.py", ["--device", "tpu"], "benchmark.py", "--device"),
     ("tools/export.py", ["wavemsa_t", "--out", "README.md"], "export.py", "--out"),

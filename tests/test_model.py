@@ -142,7 +142,7 @@ def test_bad_inputs_raise_value_error():
     for kwargs, message in [({"drop_path_rate": 2.0}, r"drop_path_rate must be in \[0, 1\)"),
                             ({"drop_rate": -0.1}, r"drop_rate must be in \[0, 1\)"),
                             ({"num_classes": -1}, "num_classes must be >= 0")]:
-        with pytest.raises(ValueError, match=message):  # were built silently
+        with pytest.raises(ValueError, match=message):
             timm.create_model("wavemsa_t", **kwargs)
 
 
