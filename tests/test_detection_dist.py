@@ -20,7 +20,7 @@ DEMO_CONFIG = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
 sys.path.insert(0, str(ROOT / "datasets"))
 
 # one short epoch on a tiny set, no worker processes, no validation during training
-SHORT = ["train_cfg.max_epochs=1", "train_dataloader.batch_size=4", "train_dataloader.num_workers=0",
+SHORT = ["train_cfg.max_epochs=1", "train_dataloader.batch_size=2", "train_dataloader.num_workers=0",
          "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
          "val_dataloader.persistent_workers=False", "val_dataloader.batch_size=2",
          "default_hooks.logger.interval=1", "param_scheduler.0.end=2"]
@@ -39,7 +39,7 @@ def test_two_process_training_and_testing(tmp_path):
     from make_coco import make_coco
 
     data = tmp_path / "coco_digits"
-    make_coco(data, num_train=16, num_val=4, seed=5, min_size=96, max_size=128, max_objects=3)
+    make_coco(data, num_train=8, num_val=4, seed=5, min_size=96, max_size=128, max_objects=3)
     work = tmp_path / "work"
     common = ["--data-root", str(data), "--cfg-options", *SHORT]
 
@@ -48,7 +48,7 @@ def test_two_process_training_and_testing(tmp_path):
     assert ckpt.is_file()
     log = next(work.glob("*/*.log")).read_text()
     assert "Distributed training: True" in log and "GPU number: 2" in log  # world size 2 (gloo on CPU)
-    assert "Epoch(train) [1][2/2]" in log  # 16 images / (2 processes x 4) = 2 iterations per process
+    assert "Epoch(train) [1][2/2]" in log  # 8 images / (2 processes x 2) = 2 iterations per process
 
     # the same checkpoint evaluated by one process, by two under torchrun and by two srun tasks (results
     # gathered over gloo) agree

@@ -41,7 +41,7 @@ DET = REPO / "object_detection"
 DET_DEMO = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
 SEG_DEMO = SEG / "configs" / "demo" / "upernet_wavemsa_t_128x128_digits.py"
 SEG_ITERS = 4
-DET_EPOCHS, DET_STEPS = 2, 2  # 8 training images in batches of 4
+DET_EPOCHS, DET_STEPS, DET_BATCH = 2, 2, 2  # 4 training images in batches of 2
 SEEN: dict[str, dict] = {}  # what SignalAfter saw when it sent its signal
 
 
@@ -303,18 +303,18 @@ def coco(tmp_path_factory) -> Path:
     from make_coco import make_coco
 
     out = tmp_path_factory.mktemp("coco")
-    make_coco(out, num_train=4 * DET_STEPS, num_val=4, seed=3, min_size=96, max_size=128, max_objects=3)
+    make_coco(out, num_train=DET_BATCH * DET_STEPS, num_val=4, seed=3, min_size=96, max_size=128, max_objects=3)
     return out
 
 
 @pytest.fixture(scope="module")
 def det_config(coco, tmp_path_factory) -> Path:
-    """The detection demo, small: DET_EPOCHS epochs of DET_STEPS steps, batch 4, no loader workers, no validation
-    during training."""
+    """The detection demo, small: DET_EPOCHS epochs of DET_STEPS steps of DET_BATCH images, no loader workers, no
+    validation during training."""
     folder = tmp_path_factory.mktemp("det_config")
     cfg = Config.fromfile(str(DET_DEMO))
     cfg.train_cfg.update(max_epochs=DET_EPOCHS, val_begin=1000)
-    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.update(batch_size=DET_BATCH, num_workers=0, persistent_workers=False)
     cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
     cfg.test_dataloader = cfg.val_dataloader
     cfg.default_hooks.logger.interval = 1
