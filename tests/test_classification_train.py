@@ -24,8 +24,6 @@ sys.path.insert(0, str(ROOT / "datasets"))
 import make_classification  # noqa: E402
 from ports import free_port  # noqa: E402
 
-pytestmark = pytest.mark.slow
-
 # a small but complete recipe: RandAugment, random erasing, Mixup/CutMix, repeated augmentation, EMA, drop path
 RECIPE = ["--model", "wavemsa_t", "--input-size", "32", "--batch-size", "8", "--device", "cpu",
           "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "1", "--model-ema", "--model-ema-decay", "0.9",
@@ -56,6 +54,7 @@ def data(tmp_path_factory) -> Path:
     return out  # 60 train / 30 val images
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_and_evaluation(data, tmp_path):
     data_bad = tmp_path / "data"
     shutil.copytree(data, data_bad)
@@ -168,6 +167,7 @@ def stop_inside_epoch(cmd: list[str], out: Path, marker: str, rank: int | None =
     return position, proc.returncode, output
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(data, tmp_path):
     """Killed (SIGKILL) after epoch 0, or stopped inside epoch 1 by SIGUSR1: resumed with --auto-resume, the run
     ends with the weights and figures of an uninterrupted one."""
@@ -206,6 +206,7 @@ def token_data(tmp_path_factory) -> tuple[Path, Path]:
     return root / "data", root / "labels"
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("token_data")  # one worker builds the shared token_data
 def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result(token_data, tmp_path):
     """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0, or stopped
@@ -260,6 +261,7 @@ def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
     assert math.isfinite(after[3]["train_loss"]) and after[3]["train_loss"] < 0.6 * losses[0]
 
 
+@pytest.mark.slow
 @pytest.mark.xdist_group("token_data")  # one worker builds the shared token_data
 def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
     """--compile (inductor) runs the token-labelling training step (MixToken boxes outside the graph) with

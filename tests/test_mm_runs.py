@@ -243,7 +243,6 @@ def run_until(cmd: list[str], marker: str, signum: int, group: bool) -> tuple[in
         return proc.returncode, out, err_file.read()
 
 
-@pytest.mark.slow
 def test_ctrl_c_to_a_training_with_a_loader_worker_is_one_line(seg_config, tmp_path):
     """As a user runs it: tools/train.py with a persistent loader worker, Ctrl-C to the whole process group. The
     worker leaves the signal to the trainer, which ends the iteration under way, saves and exits 130 with one
@@ -365,7 +364,6 @@ def test_a_detection_training_stopped_mid_epoch_resumes_at_that_step(det_config,
     assert_same_weights(work / f"epoch_{DET_EPOCHS}.pth", whole / f"epoch_{DET_EPOCHS}.pth")
 
 
-@pytest.mark.slow
 def test_mmengines_epoch_loop_stops_without_a_mid_epoch_checkpoint(det_config, coco, tmp_path):
     """A runner with mmengine's own EpochBasedTrainLoop (a config that does not name the resumable one, run by
     MMDetection's tools/train.py): the hook installs the handlers itself, and a stop mid-epoch saves nothing the
