@@ -31,17 +31,24 @@ install-core: $(CORE_STAMP)
 install-mm: $(MM_STAMP)
 install: install-core install-mm
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist; tests/conftest.py shares the cores' threads out among
+# them): `make test TEST_WORKERS=auto` takes one per core, TEST_WORKERS=0 runs it in this process. Tests that share
+# an expensive set-up are kept on one worker (xdist_group); distributed runs take free ports.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: install
-	$(PY) -m pytest -q tests
-	$(PY) tools/timm_tests.py
+	$(PY) -m pytest -q $(XDIST) tests
+	$(PY) tools/timm_tests.py -n $(TEST_WORKERS)
 
 # timm's own tests/test_models.py (from the installed timm's source release, downloaded once into
 # ~/.cache/wavemsa/timm) on every wavemsa_* model: pytest tests/test_models.py -k wavemsa
 test-timm: install-core
-	$(PY) tools/timm_tests.py
+	$(PY) tools/timm_tests.py -n $(TEST_WORKERS)
 
+# everything but the tests marked slow (each of those takes over ~20 s on 2 cores)
 test-fast: install-core
-	$(PY) -m pytest -q -m "not slow" tests
+	$(PY) -m pytest -q $(XDIST) -m "not slow" tests
 
 lint: install-core
 	$(BIN)/ruff check .

@@ -42,7 +42,6 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "log.txt").read_text().splitlines()]
 
 
-@pytest.mark.slow
 def test_a_second_training_on_one_output_folder_is_refused(tiny_data, tmp_path, capsys):
     """The second run is refused at once with one line naming the first; the first runs to its end alone: its
     log, checkpoint and args.json are its own."""
@@ -112,7 +111,6 @@ def run_until(cmd: list[str], marker: str, signum: int, group: bool, err_file) -
     return proc, "".join(lines)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("signum,group", [(signal.SIGINT, True), (signal.SIGTERM, False)],
                          ids=["ctrl-c-to-the-process-group", "sigterm"])
 def test_an_interrupted_training_ends_with_one_line_and_128_plus_the_signal(tiny_data, tmp_path, signum, group):

@@ -22,8 +22,7 @@ MAIN = ROOT / "image_classification" / "main.py"
 sys.path.insert(0, str(ROOT / "datasets"))
 
 import make_classification  # noqa: E402
-
-pytestmark = pytest.mark.slow
+from ports import free_port  # noqa: E402
 
 # a small but complete recipe: RandAugment, random erasing, Mixup/CutMix, repeated augmentation, EMA, drop path
 RECIPE = ["--model", "wavemsa_t", "--input-size", "32", "--batch-size", "8", "--device", "cpu",
@@ -55,6 +54,7 @@ def data(tmp_path_factory) -> Path:
     return out  # 60 train / 30 val images
 
 
+@pytest.mark.slow
 def test_two_process_gloo_training_and_evaluation(data, tmp_path):
     data_bad = tmp_path / "data"
     shutil.copytree(data, data_bad)
@@ -82,8 +82,9 @@ def test_two_process_gloo_training_and_evaluation(data, tmp_path):
 
     # distributed evaluation through the original launcher: every readable val image counted once
     ev2, ev1 = tmp_path / "ev2", tmp_path / "ev1"
-    run([sys.executable, "-m", "torch.distributed.launch", "--nproc_per_node=2", "--use_env", str(MAIN), *RECIPE,
-         "--data-path", str(data_bad), "--eval", "--resume", str(out / "checkpoint.pth"), "--output_dir", str(ev2)])
+    run([sys.executable, "-m", "torch.distributed.launch", "--nproc_per_node=2", f"--master_port={free_port()}",
+         "--use_env", str(MAIN), *RECIPE, "--data-path", str(data_bad), "--eval", "--resume",
+         str(out / "checkpoint.pth"), "--output_dir", str(ev2)])
     run([sys.executable, str(MAIN), *RECIPE, "--data-path", str(data_bad), "--eval",
          "--resume", str(out / "checkpoint.pth"), "--output_dir", str(ev1)])
     e2, e1 = (json.loads((d / "eval.json").read_text()) for d in (ev2, ev1))
@@ -166,6 +167,7 @@ def stop_inside_epoch(cmd: list[str], out: Path, marker: str, rank: int | None =
     return position, proc.returncode, output
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(data, tmp_path):
     """Killed (SIGKILL) after epoch 0, or stopped inside epoch 1 by SIGUSR1: resumed with --auto-resume, the run
     ends with the weights and figures of an uninterrupted one."""
@@ -204,6 +206,8 @@ def token_data(tmp_path_factory) -> tuple[Path, Path]:
     return root / "data", root / "labels"
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("token_data")  # one worker builds the shared token_data
 def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result(token_data, tmp_path):
     """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0, or stopped
     inside epoch 1 by a SIGUSR1 that reaches rank 1 only (both ranks stop at the same step, rank 0 saves each
@@ -257,6 +261,8 @@ def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
     assert math.isfinite(after[3]["train_loss"]) and after[3]["train_loss"] < 0.6 * losses[0]
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("token_data")  # one worker builds the shared token_data
 def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
     """--compile (inductor) runs the token-labelling training step (MixToken boxes outside the graph) with
     the eager losses, within float tolerance."""

@@ -90,7 +90,12 @@ def _tiny(cfg: Config) -> Config:
     return cfg
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+# the detectors with several refinement stages take over ~20 s each on 2 cores
+SLOW_DETECTORS = ("cascade_mask_rcnn_", "sparse_rcnn_")
+
+
+@pytest.mark.parametrize("config", [pytest.param(c, marks=pytest.mark.slow) if c.stem.startswith(SLOW_DETECTORS)
+                                    else c for c in CONFIGS], ids=[c.stem for c in CONFIGS])
 def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Path):
     cfg = Config.fromfile(str(config))
     # the published settings the config is for

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from fake_slurm import fake_srun_env
+from ports import free_port
 
 pytest.importorskip("mmdet", reason="the OpenMMLab stack is not installed (make install)")
 
@@ -20,20 +20,14 @@ DEMO_CONFIG = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
 sys.path.insert(0, str(ROOT / "datasets"))
 
 # one short epoch on a tiny set, no worker processes, no validation during training
-SHORT = ["train_cfg.max_epochs=1", "train_dataloader.batch_size=4", "train_dataloader.num_workers=0",
+SHORT = ["train_cfg.max_epochs=1", "train_dataloader.batch_size=2", "train_dataloader.num_workers=0",
          "train_dataloader.persistent_workers=False", "val_dataloader.num_workers=0",
          "val_dataloader.persistent_workers=False", "val_dataloader.batch_size=2",
          "default_hooks.logger.interval=1", "param_scheduler.0.end=2"]
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
 def _run(cmd: list[str], timeout: int = 400, env: dict | None = None) -> subprocess.CompletedProcess:
-    env = dict(env or os.environ, PYTHON=sys.executable, PORT=_free_port(), MASTER_PORT=_free_port(),
+    env = dict(env or os.environ, PYTHON=sys.executable, PORT=free_port(), MASTER_PORT=free_port(),
                OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
@@ -45,7 +39,7 @@ def test_two_process_training_and_testing(tmp_path):
     from make_coco import make_coco
 
     data = tmp_path / "coco_digits"
-    make_coco(data, num_train=16, num_val=4, seed=5, min_size=96, max_size=128, max_objects=3)
+    make_coco(data, num_train=8, num_val=4, seed=5, min_size=96, max_size=128, max_objects=3)
     work = tmp_path / "work"
     common = ["--data-root", str(data), "--cfg-options", *SHORT]
 
@@ -54,7 +48,7 @@ def test_two_process_training_and_testing(tmp_path):
     assert ckpt.is_file()
     log = next(work.glob("*/*.log")).read_text()
     assert "Distributed training: True" in log and "GPU number: 2" in log  # world size 2 (gloo on CPU)
-    assert "Epoch(train) [1][2/2]" in log  # 16 images / (2 processes x 4) = 2 iterations per process
+    assert "Epoch(train) [1][2/2]" in log  # 8 images / (2 processes x 2) = 2 iterations per process
 
     # the same checkpoint evaluated by one process, by two under torchrun and by two srun tasks (results
     # gathered over gloo) agree

@@ -1,11 +1,17 @@
 """One error style in every entry point: a known problem (bad option, missing file) is one line
 ``PROG: error: MESSAGE`` naming the option or file, exit status 2, no traceback.
 
-Each case runs the script as a user would (a subprocess from the repository root). The data, model and
-checkpoint problems of each task are tested in its own test file; this file covers every entry point once.
+The first case of each entry point runs the script as a user would (a subprocess from the repository root: the
+exit status and stderr of a real process). Its other cases run the same script in this process, as
+``python SCRIPT ARGS`` would (``runpy`` with ``__name__ == "__main__"``, ``sys.argv`` and the working directory
+set): the same code path to the same ``sys.exit`` status and stderr line, without starting an interpreter and
+importing torch / OpenMMLab again for every message. The data, model and checkpoint problems of each task are
+tested in its own test file; this file covers every entry point.
 """
 from __future__ import annotations
 
+import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +52,7 @@ CASES = [
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--num-images", "0"], "benchmark.py", "--num-images"),
     ("semantic_segmentation/tools/benchmark.py", [SEG_CFG, "--cfg-options", "model.bakbone.arch=s"], "benchmark.py",
      "model.bakbone"),
-    # found by trying bad input as a new user (each was a traceback)
+    # bad values of other kinds: unknown choices, output paths that are files or folders, config keys
     ("image_classification/main.py", ["--opt", "adamx"], "main.py", "--opt"),
     ("tools/benchmark.py", ["--device", "tpu"], "benchmark.py", "--device"),
     ("tools/export.py", ["wavemsa_t", "--out", "README.md"], "export.py", "--out"),
@@ -62,15 +68,49 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("script, args, prog, names", CASES,
+# the first case of each entry point runs as a subprocess, the others in this process
+AS_SUBPROCESS = [script not in [c[0] for c in CASES[:i]] for i, (script, *_) in enumerate(CASES)]
+
+
+def run_subprocess(script: str, args: list[str]) -> tuple[int, str]:
+    """``python SCRIPT ARGS`` (or ``python -m MODULE ARGS``) from the repository root: exit status and stderr."""
+    proc = subprocess.run([sys.executable, *script.split(), *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    return proc.returncode, proc.stderr
+
+
+def run_in_process(script: str, args: list[str], monkeypatch, capsys) -> tuple[int, str]:
+    """What ``python SCRIPT ARGS`` does, in this process: the script (or ``-m`` module) run as ``__main__`` from
+    the repository root with ``sys.argv`` and, for a script, its folder first on ``sys.path``; the status it
+    exits with and its stderr. An exception other than ``SystemExit`` (a traceback for the user) fails the test."""
+    monkeypatch.chdir(REPO)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        if script.startswith("-m "):
+            module = script.split()[1]
+            monkeypatch.setattr(sys, "argv", [module, *args])
+            runpy.run_module(module, run_name="__main__", alter_sys=False)
+        else:
+            monkeypatch.setattr(sys, "argv", [script, *args])
+            sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
+            runpy.run_path(script, run_name="__main__")
+    code = exit_info.value.code
+    return (code if isinstance(code, int) else 1), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script, args, prog, names, subprocess_run", [(*c, s) for c, s in zip(CASES, AS_SUBPROCESS)],
                          ids=[f"{c[0].split('/')[-1]}:{c[1][-2] if len(c[1]) > 1 else c[1][0]}" for c in CASES])
 def test_known_problem_is_one_line_naming_it_with_exit_status_2(script: str, args: list[str], prog: str,
-                                                                 names: str):
-    command = [sys.executable, *script.split(), *args]
-    proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+                                                                 names: str, subprocess_run: bool, monkeypatch,
+                                                                 capsys):
+    if subprocess_run:
+        code, stderr = run_subprocess(script, args)
+    else:
+        code, stderr = run_in_process(script, args, monkeypatch, capsys)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
     assert lines and lines[-1].startswith(f"{prog}: error: ") and names in lines[-1], lines[-3:]
 
 

@@ -6,7 +6,6 @@ test_segmentation_dist.py. Also: ``import wavemsa`` stays free of OpenMMLab."""
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 from fake_slurm import fake_srun_env
+from ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "image_classification" / "configs" / "wavemsa" / "wavemsa_t_demo.py"
@@ -82,12 +82,6 @@ def test_launchers_print_usage_without_arguments(script):
     assert proc.returncode == 2 and proc.stderr.startswith("usage: ") and "CONFIG" in proc.stderr
 
 
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_classification_slurm_test_matches_one_process(tmp_path):
     import timm
@@ -99,7 +93,7 @@ def test_classification_slurm_test_matches_one_process(tmp_path):
     ckpt = tmp_path / "best.pth"
     torch.save({"model": timm.create_model("wavemsa_t", num_classes=10).state_dict(), "epoch": 0}, ckpt)
     common = ["--data-path", str(data), "--num_workers", "0", "--batch-size", "8"]
-    env = dict(fake_srun_env(tmp_path), GPUS="2", GPUS_PER_NODE="2", MASTER_PORT=_free_port(), OMP_NUM_THREADS="1")
+    env = dict(fake_srun_env(tmp_path), GPUS="2", GPUS_PER_NODE="2", MASTER_PORT=free_port(), OMP_NUM_THREADS="1")
     proc = subprocess.run(["bash", str(ROOT / "image_classification" / "slurm_test.sh"), "cpu", "cls_eval",
                            str(CONFIG), str(ckpt), *common, "--output_dir", str(tmp_path / "two")],
                           env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -28,6 +28,7 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.registry import HOOKS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
+from ports import free_port  # noqa: E402
 from test_classification_runs import run_until as run_cmd_until  # noqa: E402
 from test_segmentation import REPO, SEG, make_ade20k, small_config  # noqa: E402
 
@@ -40,7 +41,7 @@ DET = REPO / "object_detection"
 DET_DEMO = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
 SEG_DEMO = SEG / "configs" / "demo" / "upernet_wavemsa_t_128x128_digits.py"
 SEG_ITERS = 4
-DET_EPOCHS, DET_STEPS = 2, 2  # 8 training images in batches of 4
+DET_EPOCHS, DET_STEPS, DET_BATCH = 2, 2, 2  # 4 training images in batches of 2
 SEEN: dict[str, dict] = {}  # what SignalAfter saw when it sent its signal
 
 
@@ -129,6 +130,7 @@ def train_seg(argv: list[str]) -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seg_whole")  # one worker builds the shared seg_whole
 def test_a_segmentation_training_stopped_by_sigusr1_resumes_to_the_uninterrupted_weights(seg_config, seg_whole,
                                                                                           tmp_path, capsys):
     """Stopped after iteration 2 of 4: one line naming the checkpoint and --resume, exit status 138, the work dir
@@ -202,6 +204,7 @@ def test_a_second_training_on_one_work_dir_is_refused(seg_config, locked_work_di
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("seg_whole")  # one worker builds the shared seg_whole
 def test_testing_takes_no_lock_and_ends_at_once_on_a_signal(seg_config, seg_whole, locked_work_dir, tmp_path,
                                                             capsys):
     """tools/test.py evaluates into the work dir of a running training (it takes no lock); on a signal it ends at
@@ -240,13 +243,6 @@ def run_until(cmd: list[str], marker: str, signum: int, group: bool) -> tuple[in
         return proc.returncode, out, err_file.read()
 
 
-def free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
-
-@pytest.mark.slow
 def test_ctrl_c_to_a_training_with_a_loader_worker_is_one_line(seg_config, tmp_path):
     """As a user runs it: tools/train.py with a persistent loader worker, Ctrl-C to the whole process group. The
     worker leaves the signal to the trainer, which ends the iteration under way, saves and exits 130 with one
@@ -306,18 +302,18 @@ def coco(tmp_path_factory) -> Path:
     from make_coco import make_coco
 
     out = tmp_path_factory.mktemp("coco")
-    make_coco(out, num_train=4 * DET_STEPS, num_val=4, seed=3, min_size=96, max_size=128, max_objects=3)
+    make_coco(out, num_train=DET_BATCH * DET_STEPS, num_val=4, seed=3, min_size=96, max_size=128, max_objects=3)
     return out
 
 
 @pytest.fixture(scope="module")
 def det_config(coco, tmp_path_factory) -> Path:
-    """The detection demo, small: DET_EPOCHS epochs of DET_STEPS steps, batch 4, no loader workers, no validation
-    during training."""
+    """The detection demo, small: DET_EPOCHS epochs of DET_STEPS steps of DET_BATCH images, no loader workers, no
+    validation during training."""
     folder = tmp_path_factory.mktemp("det_config")
     cfg = Config.fromfile(str(DET_DEMO))
     cfg.train_cfg.update(max_epochs=DET_EPOCHS, val_begin=1000)
-    cfg.train_dataloader.update(batch_size=4, num_workers=0, persistent_workers=False)
+    cfg.train_dataloader.update(batch_size=DET_BATCH, num_workers=0, persistent_workers=False)
     cfg.val_dataloader.update(num_workers=0, persistent_workers=False)
     cfg.test_dataloader = cfg.val_dataloader
     cfg.default_hooks.logger.interval = 1
@@ -368,7 +364,6 @@ def test_a_detection_training_stopped_mid_epoch_resumes_at_that_step(det_config,
     assert_same_weights(work / f"epoch_{DET_EPOCHS}.pth", whole / f"epoch_{DET_EPOCHS}.pth")
 
 
-@pytest.mark.slow
 def test_mmengines_epoch_loop_stops_without_a_mid_epoch_checkpoint(det_config, coco, tmp_path):
     """A runner with mmengine's own EpochBasedTrainLoop (a config that does not name the resumable one, run by
     MMDetection's tools/train.py): the hook installs the handlers itself, and a stop mid-epoch saves nothing the

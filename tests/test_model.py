@@ -16,7 +16,7 @@ EXPECTED = {"wavemsa_s": (21_775_464, 4.54e9, 4.92e9), "wavemsa_b": (32_537_416,
 
 
 @pytest.mark.parametrize("frequency_finer", ["subbands", "input"])
-@pytest.mark.parametrize("name", ["wavemsa_s", "wavemsa_b", pytest.param("wavemsa_l", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["wavemsa_s", "wavemsa_b", "wavemsa_l"])
 def test_params_and_flops_match_design(name, frequency_finer):
     model = timm.create_model(name, frequency_finer=frequency_finer).eval()
     params, flops_subbands, flops_input = EXPECTED[name]
@@ -142,7 +142,7 @@ def test_bad_inputs_raise_value_error():
     for kwargs, message in [({"drop_path_rate": 2.0}, r"drop_path_rate must be in \[0, 1\)"),
                             ({"drop_rate": -0.1}, r"drop_rate must be in \[0, 1\)"),
                             ({"num_classes": -1}, "num_classes must be >= 0")]:
-        with pytest.raises(ValueError, match=message):  # were built silently
+        with pytest.raises(ValueError, match=message):
             timm.create_model("wavemsa_t", **kwargs)
 
 

@@ -156,7 +156,7 @@ def test_full_size_config_matches_backbone(config: Path):
 
 def test_get_flops_counts_the_backbone_as_the_library_does():
     """The segmentor's count includes the backbone exactly as wavemsa.complexity counts it (the in-place
-    addmm_ of WaveAttention.project and the SDPA products included: the former rule set missed the first)."""
+    addmm_ of WaveAttention.project and the SDPA products included)."""
     from wavemsa.backbone import WaveFormerBackbone
     from wavemsa.complexity import count_flops, count_params
     from wavemsa.mm.flops import complexity
@@ -336,7 +336,7 @@ def test_sixteen_bit_and_unreadable_label_maps_are_refused_before_training(ade_c
 def test_set_built_with_another_labelling_is_refused(ade_copy: Path):
     build = ade_copy / "build.json"
     args = json.loads(build.read_text())
-    del args["classes"]  # what datasets/make_ade20k.py wrote before the background class
+    del args["classes"]  # a build.json that names no classes
     build.write_text(json.dumps(args))
     with pytest.raises(InputError, match=r"build\.json is missing or names no classes: .*older "
                                          r"datasets/make_ade20k\.py .*rebuild"):

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from fake_slurm import fake_srun_env
+from ports import free_port
 
 pytest.importorskip("mmseg", reason="the OpenMMLab stack is installed by `make install-mm`")
 
@@ -21,14 +21,8 @@ from test_segmentation import REPO, SEG, make_ade20k, small_config  # noqa: E402
 pytestmark = pytest.mark.slow
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run(cmd: list[str], cwd: Path, timeout: int = 300, env: dict | None = None) -> str:
-    env = dict(env or os.environ, PYTHON=sys.executable, PORT=str(free_port()), MASTER_PORT=str(free_port()),
+    env = dict(env or os.environ, PYTHON=sys.executable, PORT=free_port(), MASTER_PORT=free_port(),
                OMP_NUM_THREADS="1")
     p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     out = p.stdout + p.stderr

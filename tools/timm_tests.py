@@ -12,7 +12,8 @@ would run them::
 timm's test file picks the input size of each test itself (at most 128 or 96 px for the backward, TorchScript, FX
 and feature tests, the default 224 px for the forward test and the config test). Extra arguments go to pytest:
 
-    python tools/timm_tests.py            # make test-timm
+    python tools/timm_tests.py            # one process
+    python tools/timm_tests.py -n 2       # make test-timm: two pytest-xdist workers
     python tools/timm_tests.py -x -k "wavemsa and fx"
 """
 from __future__ import annotations
@@ -31,8 +32,15 @@ if str(REPO) not in sys.path:
 
 from wavemsa.errors import InputError, run_main  # noqa: E402
 
-CONFTEST = '''"""Written by tools/timm_tests.py: registers the WaveFormers before timm's tests collect models."""
-import wavemsa  # noqa: F401
+CONFTEST = '''"""Written by tools/timm_tests.py: registers the WaveFormers before timm's tests collect models; under
+pytest-xdist (-n N) the cores' threads are shared out among the workers."""
+import os
+
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _workers)))
+
+import wavemsa  # noqa: E402, F401
 '''
 
 
