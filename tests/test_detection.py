@@ -336,7 +336,7 @@ def test_wrong_backbone_checkpoint_is_named(coco_digits, tmp_path):
     path = tmp_path / "wavemsa_s.pth"
     _save_classifier(path, "wavemsa_s")  # another arch than the demo's 't'
     with pytest.raises(InputError, match=r"model\.backbone\.init_cfg: checkpoint .*wavemsa_s\.pth does not fit "
-                                         r"WaveFormerBackbone .*shape mismatch: stages\."):
+                                         r"WaveFormerBackbone .*shape mismatch: \w"):
         _train([*_demo_args(coco_digits, tmp_path), "--pretrained", str(path)])
     # use_ema=True on a checkpoint without EMA weights: test_convert_classification_checkpoint_and_use_ema
 
@@ -393,7 +393,7 @@ def test_convert_classification_checkpoint_and_use_ema(tmp_path, monkeypatch):
         # the config's use_ema reads the converted file as it reads the trainer's checkpoint
         for checkpoint in (dst, src):
             model = detector(checkpoint, use_ema)
-            for key in ("stages.0.embed.conv.0.weight", "stages.3.norm.weight"):
+            for key in ("stages.0.embed.conv.0.weight", "norm.weight"):
                 torch.testing.assert_close(model.backbone.state_dict()[key], ref[key])
     assert dst == os.path.join("pretrained", "wavemsa_t_in1k.pth")  # the agreed name by default
     assert sorted(os.listdir(tmp_path / "pretrained")) == ["wavemsa_t_in1k.pth"]  # atomic: no temp file left

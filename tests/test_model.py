@@ -45,6 +45,16 @@ def test_token_label_head_adds_expected_params():
     assert with_aux - base == 448 * 1000 + 1000
 
 
+def test_buffers_own_their_memory():
+    """DistributedDataParallel broadcasts every buffer in place at the start: a buffer that is an expanded view (one
+    memory location behind many elements) cannot be written to."""
+    for arch in ("t", "s"):
+        for frequency_finer in ("subbands", "input"):
+            model = timm.create_model(f"wavemsa_{arch}", frequency_finer=frequency_finer)
+            for name, buf in model.named_buffers():
+                assert not torch._debug_has_internal_overlap(buf), name
+
+
 def test_wave_stages_selects_attention_kind():
     model = timm.create_model("wavemsa_t", wave_stages=3)
     kinds = [type(stage.blocks[0].attn) for stage in model.stages]

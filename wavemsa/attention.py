@@ -117,11 +117,12 @@ class FrequencyFinerConv(nn.Conv2d):
         self.finer = FrequencyFiner()
         # folded weight of band j = sum_i mix[j, i] * weight of band i: ll takes all four bands
         mix = torch.tensor([[1.0, 1, 1, 1], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=dtype, device=device)
-        self.register_buffer("band_mix", mix.expand(dim, 4, 4), persistent=False)
+        self.register_buffer("band_mix", mix, persistent=False)
 
     def folded_weight(self) -> torch.Tensor:
         w = self.weight
-        return torch.bmm(self.band_mix.to(w.dtype), w.view(w.shape[0], 4, -1)).view_as(w)
+        mix = self.band_mix.to(w.dtype).expand(w.shape[0], 4, 4)  # a view: DDP broadcasts the (4, 4) buffer
+        return torch.bmm(mix, w.view(w.shape[0], 4, -1)).view_as(w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold:
