@@ -135,3 +135,26 @@ def test_replace_folder_puts_a_complete_folder_in_place_or_leaves_the_old_one(tm
     with replace_folder(target) as tmp:
         (tmp / "new.txt").write_text("new")
     assert [p.name for p in target.iterdir()] == ["new.txt"] and [p.name for p in tmp_path.iterdir()] == ["set"]
+
+
+@pytest.mark.parametrize("codes, expected", [({0: 138, 1: 138}, 138), ({0: 138, 1: -15}, 138), ({0: 2}, 2),
+                                             ({0: 1, 1: -15}, None), ({0: -11}, None)])
+def test_torchrun_reads_the_workers_statuses(codes, expected, monkeypatch, capsys):
+    """A stop (128 + signal) or a known problem (2) ends the launcher with one line, also when torch's launcher ended
+    a slower peer itself (negative status); a crash keeps torch's report."""
+    import torch.distributed.run
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from wavemsa import torchrun
+
+    def run(args):
+        raise ChildFailedError("main.py", {r: ProcessFailure(r, 100 + r, c, "<N/A>") for r, c in codes.items()})
+
+    monkeypatch.setattr(torch.distributed.run, "run", run)
+    argv = ["--nproc_per_node=2", "main.py"]
+    if expected is None:
+        with pytest.raises(ChildFailedError):
+            torchrun.main(argv)
+    else:
+        assert torchrun.main(argv) == expected
+        assert capsys.readouterr().err.count("\n") == 1

@@ -5,7 +5,8 @@ arguments and runs torch's launcher (``torch.distributed.run``) with two differe
   ``--signals-to-handle`` gets SIGUSR1 added; plain torchrun ends itself on it, leaving its workers behind);
 * when the launcher is signalled, or when the workers end with an interruption (exit status 128 + a stop signal)
   or a known problem (exit status 2, each having said so in one line, :mod:`wavemsa.errors`), the launcher adds one
-  line instead of torch's traceback and exits with the workers' status.
+  line instead of torch's traceback and exits with the workers' status (workers that torch's launcher ended itself
+  once a peer had stopped do not count as crashes).
 
     python -m wavemsa.torchrun --nproc_per_node=8 image_classification/main.py --config CONFIG ...
 
@@ -41,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + signum
     except ChildFailedError as err:
         codes = {failure.exitcode for failure in err.failures.values()}
-        if not codes <= CLEAN_EXITS:
+        # a negative status is a worker the launcher itself ended (SIGTERM) once a peer had stopped
+        if not codes & CLEAN_EXITS or any(c >= 0 and c not in CLEAN_EXITS for c in codes):
             raise
-        code = max(codes)
+        code = max(codes & CLEAN_EXITS)
         what = f"interrupted ({signal_name(code - 128)})" if code > 128 else "stopped on a known problem"
         print(f"torchrun: the workers {what}, exit status {code}", file=sys.stderr, flush=True)
         return code
