@@ -1,6 +1,7 @@
-"""Shared pytest set-up: a fixed seed for every test, and torch's threads shared out among the processes that
-run tests at once (pytest-xdist's workers: ``make test`` runs ``-n 2``), so that two workers on a 2-core machine
-do not each start a thread per core."""
+"""Shared pytest set-up: a fixed seed for every test, no logging handler left behind by a test, and torch's
+threads shared out among the processes that run tests at once (pytest-xdist's workers: ``make test`` runs
+``-n 2``), so that two workers on a 2-core machine do not each start a thread per core."""
+import logging
 import os
 
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
@@ -15,6 +16,18 @@ import torch  # noqa: E402
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_logging_handlers_left():
+    """Entry points run in-process configure the root logger with a handler on that test's captured stdout; a later
+    test in the same worker must not log into the closed stream."""
+    yield
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        if type(handler) in (logging.StreamHandler, logging.FileHandler):  # pytest's own handlers are subclasses
+            root.removeHandler(handler)
+            handler.close()
 
 
 def pytest_collection_modifyitems(config, items):
