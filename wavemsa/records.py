@@ -86,7 +86,9 @@ def command_line() -> str:
         path = Path(arg)
         return str(path.resolve().relative_to(root)) if path.is_absolute() and path.resolve().is_relative_to(root) \
             else arg
-    return shlex.join(["python", *map(relative, sys.argv)])
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # run with -m: argv[0] is the module's file
+    head = ["-m", spec.name] if spec is not None and spec.name != "__main__" else [relative(sys.argv[0])]
+    return shlex.join(["python", *head, *map(relative, sys.argv[1:])])
 
 
 def make_record(metrics: dict[str, Any], name: str = "", command: str | None = None,
