@@ -130,3 +130,14 @@ def test_long_lists_in_messages_are_cut_with_a_count():
     assert first_few(["b", "a"]) == "b, a"
     assert first_few(["b", "a", "c"], 2, sort=True) == "a, b ... (+1 more)"
     assert first_few(range(7), 5) == "0, 1, 2, 3, 4 ... (+2 more)"
+
+
+def test_run_records_write_the_command_as_typed_in_the_repository_root(monkeypatch):
+    """A record's command names no machine-specific path: the interpreter is ``python`` and paths inside the
+    repository are relative to it."""
+    from wavemsa import records
+
+    monkeypatch.setattr(sys, "argv", [str(records.REPO / "tools" / "benchmark.py"), "--out",
+                                      str(records.REPO / "output" / "x"), "--record", "/elsewhere/r.json"])
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    assert records.command_line() == "python tools/benchmark.py --out output/x --record /elsewhere/r.json"

@@ -79,13 +79,12 @@ def git_info(repo: str | Path = REPO) -> dict[str, Any]:
 
 
 def command_line() -> str:
-    """This process's command as a user types it in the repository root: ``python`` and paths relative to the root."""
-    root = Path(__file__).resolve().parents[1]
-
+    """This process's command as a user types it in the repository root: ``python``, ``-m MODULE`` for a module
+    run with ``-m``, and paths inside the repository relative to it."""
     def relative(arg: str) -> str:
-        path = Path(arg)
-        return str(path.resolve().relative_to(root)) if path.is_absolute() and path.resolve().is_relative_to(root) \
-            else arg
+        path = Path(arg).resolve() if os.path.isabs(arg) else None
+        return str(path.relative_to(REPO)) if path is not None and path.is_relative_to(REPO) else arg
+
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)  # run with -m: argv[0] is the module's file
     head = ["-m", spec.name] if spec is not None and spec.name != "__main__" else [relative(sys.argv[0])]
     return shlex.join(["python", *head, *map(relative, sys.argv[1:])])
