@@ -120,9 +120,11 @@ class FrequencyFinerConv(nn.Conv2d):
         self.register_buffer("band_mix", mix, persistent=False)
 
     def folded_weight(self) -> torch.Tensor:
-        w = self.weight
-        mix = self.band_mix.to(w.dtype).expand(w.shape[0], 4, 4)  # a view: DDP broadcasts the (4, 4) buffer
-        return torch.bmm(mix, w.view(w.shape[0], 4, -1)).view_as(w)
+        w = self.weight  # (O, C, k, k), stored channels_last (WaveFormer): memory order (O, k, k, band, C / 4)
+        O, C, kh, kw = w.shape
+        bands = w.permute(0, 2, 3, 1).reshape(O * kh * kw, 4, C // 4)  # a view of that memory
+        mix = self.band_mix.to(w.dtype).expand(bands.shape[0], 4, 4)  # a view: DDP broadcasts the (4, 4) buffer
+        return torch.bmm(mix, bands).view(O, kh, kw, C).permute(0, 3, 1, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold:
@@ -209,10 +211,7 @@ class WaveAttention(nn.Module):
         source = pad_to_multiple(x_map, self.sr_ratio) if self.finer_on_input else subbands
         k, v = _key_value_heads(self.kv(self.kv_embed(source).flatten(2).transpose(1, 2)), self.num_heads)
         x = _merge_heads(F.scaled_dot_product_attention(q, k, v))
-        # proj(cat([x, local])) as two GEMMs, the second adding onto the first, without the (B, N, 2C) concatenation
-        w_attn, w_local = self.proj.weight.split(C, dim=1)
-        y = F.linear(x, w_attn, self.proj.bias).view(-1, C)
-        return torch.addmm(y, local.flatten(2).transpose(1, 2).reshape(-1, C), w_local.t()).view(B, N, C)
+        return self.proj(torch.cat([x, local.flatten(2).transpose(1, 2)], dim=2))  # local's tokens: a view
 
 
 class Attention(nn.Module):
@@ -260,5 +259,5 @@ class ClassAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k, v = _key_value_heads(self.kv(x), self.num_heads)
-        q = _heads(self.q(x[:, :1]), self.num_heads)
+        q = _heads(self.q(x[:, 0]).unsqueeze(1), self.num_heads)
         return self.proj(_merge_heads(F.scaled_dot_product_attention(q, k, v)))

@@ -283,18 +283,17 @@ class WaveFormer(nn.Module):
 
     @torch.no_grad()
     def _weights_in_gradient_layout(self) -> None:
-        """Store each depth-wise conv weight (C, 1, k, k) with channels_last strides, the layout its gradient
-        comes back in from the channels_last activations. Both layouts count as contiguous for such a weight, so
-        autograd keeps the gradient's strides and DDP would otherwise find them differing from its bucket views
-        (it warns "grad strides do not match bucket view strides" and copies them at every step). Dense convs
-        keep the standard layout: autograd brings their gradients to it, and state dicts stay contiguous for
-        safetensors (``timm.models.save_for_hf``). The channel-wavelet convs' weights only build a dense weight
-        (WaveConv1x1) and are left alone."""
+        """Store every conv weight with channels_last strides, the layout its gradient comes back in from the
+        channels_last activations, so that autograd (and DDP's gradient buckets) take the gradient as it comes
+        instead of copying it into the standard layout at every step. State dicts still hold the standard layout
+        (:func:`_standard_layout`: safetensors needs contiguous tensors). The channel-wavelet convs' grouped
+        weights only build a dense weight (WaveConv1x1) and are left alone."""
         wave_convs = {id(m.conv) for m in self.modules() if isinstance(m, WaveConv1x1)}
         for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs and m.weight.shape[1] == 1:
+            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs:
                 # empty_like + copy_ restrides even when the weight already counts as channels_last
                 m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
+                m.register_state_dict_post_hook(_standard_layout)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -421,7 +420,7 @@ class WaveFormer(nn.Module):
             x = self.head_drop(self.norm(x).mean(dim=1))
             return x if pre_logits else self.head(x)
         if self.aux_head is None:
-            x = self.head_drop(self.norm(self.forward_class_token(x))[:, 0])
+            x = self.head_drop(self.norm(self.forward_class_token(x)).squeeze(1))
             return x if pre_logits else self.head(x)
         x = self.head_drop(self.forward_tokens_head(x))
         if pre_logits:
@@ -478,6 +477,15 @@ class WaveFormer(nn.Module):
         if self.training:
             raise RuntimeError("fuse() is for inference: call model.eval() first")
         return fuse_for_inference(self)
+
+
+def _standard_layout(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
+    """State-dict post-hook of a conv: its channels_last weight as a contiguous copy (the parameter itself, as
+    ``keep_vars=True`` returns it, stays as it is)."""
+    key = prefix + "weight"
+    weight = state_dict.get(key)
+    if weight is not None and not isinstance(weight, nn.Parameter) and not weight.is_contiguous():
+        state_dict[key] = weight.contiguous()
 
 
 def _cfg(url: str = "", **kwargs) -> dict:
