@@ -2,7 +2,9 @@
 ``PROG: error: MESSAGE`` naming the option or file, exit status 2, no traceback.
 
 The first case of each entry point runs the script as a user would (a subprocess from the repository root: the
-exit status and stderr of a real process). Its other cases run the same script in this process, as
+exit status and stderr of a real process); the detection and segmentation tools that are the same few lines
+around one ``run`` of wavemsa.mm (train, test, get_flops, convert_checkpoint) count as one entry point. The
+other cases run the script in this process, as
 ``python SCRIPT ARGS`` would (``runpy`` with ``__name__ == "__main__"``, ``sys.argv`` and the working directory
 set): the same code path to the same ``sys.exit`` status and stderr line, without starting an interpreter and
 importing torch / OpenMMLab again for every message. The data, model and checkpoint problems of each task are
@@ -11,6 +13,7 @@ tested in its own test file; this file covers every entry point.
 from __future__ import annotations
 
 import os
+import re
 import runpy
 import subprocess
 import sys
@@ -68,8 +71,17 @@ CASES = [
 ]
 
 
+def entry_point(script: str) -> str:
+    """What runs behind ``script``: the module whose ``run`` a wrapper script calls, else the script itself."""
+    if script.startswith("-m "):
+        return script
+    wrapped = re.search(r"^from (wavemsa\.mm\.\w+) import run$", (REPO / script).read_text(), re.MULTILINE)
+    return wrapped.group(1) if wrapped else script
+
+
 # the first case of each entry point runs as a subprocess, the others in this process
-AS_SUBPROCESS = [script not in [c[0] for c in CASES[:i]] for i, (script, *_) in enumerate(CASES)]
+AS_SUBPROCESS = [entry_point(script) not in [entry_point(c[0]) for c in CASES[:i]]
+                 for i, (script, *_) in enumerate(CASES)]
 
 
 def run_subprocess(script: str, args: list[str]) -> tuple[int, str]:
