@@ -19,6 +19,15 @@ def _seed_everything():
 
 
 @pytest.fixture(autouse=True)
+def _thread_count_kept():
+    """Tools called in-process set torch's thread count (tools/export.py's --threads): the next test in this
+    process runs with the count shared out above again, not with two threads spinning against another worker."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _no_logging_handlers_left():
     """Entry points run in-process configure the root logger with a handler on that test's captured stdout; a later
     test in the same worker must not log into the closed stream."""
