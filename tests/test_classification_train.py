@@ -212,10 +212,11 @@ def test_killed_run_resumes_to_the_same_result(data, tmp_path):
     assert_same_run(straight, interrupted, keys, ("model", "model_ema"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def token_data(tmp_path_factory) -> tuple[Path, Path]:
     """20 train / 10 val digits and their 2 x 2 label maps from a (random) WaveFormer-T teacher, made by
-    make_token_labels.py under torchrun with two processes."""
+    make_token_labels.py under torchrun with two processes. Session scope: the slow tests run first, tests of other
+    files between the two that use it, which would end a module-scoped fixture after the first."""
     root = tmp_path_factory.mktemp("tl")
     make_classification.build(root / "data", size=32, train_copies=2, val_copies=1, max_per_class=1)
     import timm
