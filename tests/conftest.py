@@ -6,16 +6,31 @@ import os
 
 WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-os.environ.setdefault("OMP_NUM_THREADS", str(max(1, min(2, CORES // WORKERS))))
+# A user's OMP_NUM_THREADS is kept. The count this file chose is marked (CHOSEN): xdist's workers inherit the
+# controlling process's environment, which set it for one process, and choose again for their number.
+CHOSEN = "WAVEMSA_TEST_THREADS"
+if os.environ.get("OMP_NUM_THREADS", os.environ.get(CHOSEN)) == os.environ.get(CHOSEN):
+    os.environ["OMP_NUM_THREADS"] = os.environ[CHOSEN] = str(max(1, min(2, CORES // WORKERS)))
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
+
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))  # also when a plug-in imported torch before this file
 
 
 @pytest.fixture(autouse=True)
 def _seed_everything():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _thread_count_kept():
+    """Tools called in-process set torch's thread count (tools/export.py's --threads): the next test in this
+    process runs with the count shared out above again, not with two threads spinning against another worker."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO / "tools"))
 
 import benchmark  # noqa: E402
 
-TINY = ["--img-size", "64", "--batch-size", "2", "--num-classes", "10", "--threads", "2"]
+TINY = ["--img-size", "64", "--batch-size", "2", "--num-classes", "10", "--threads", "1"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 

@@ -163,12 +163,11 @@ def test_a_full_disk_during_a_checkpoint_save_is_one_line_and_keeps_the_previous
     """A file-size limit (as a full disk or a quota) during the save: one line naming the file and the free space,
     exit status 2, the previous checkpoint intact, no temporary file left."""
     out = tmp_path / "out"
-    cmd = [sys.executable, str(MAIN), *train_argv(tiny_data, out, "--epochs", "2")]
-    subprocess.run([*cmd, "--stop-epoch", "1"], cwd=ROOT, env=subprocess_env(), check=True, capture_output=True,
-                   timeout=300)
+    ic_main.main(train_argv(tiny_data, out, "--epochs", "2", "--stop-epoch", "1"))  # the first epoch, in this process
     before = (out / "checkpoint.pth").read_bytes()
-    proc = subprocess.run([*cmd, "--auto-resume"], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
-                          timeout=300, preexec_fn=limit_file_size)
+    proc = subprocess.run([sys.executable, str(MAIN), *train_argv(tiny_data, out, "--epochs", "2"), "--auto-resume"],
+                          cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit_file_size)
     assert proc.returncode == 2, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     last = proc.stderr.strip().splitlines()[-1]

@@ -1,7 +1,7 @@
-"""Classification trainer end to end in subprocesses: 2-process gloo training and evaluation through both
-launchers; runs killed after their first epoch, or stopped inside an epoch by a scheduler's SIGUSR1, then resumed,
-compared with uninterrupted runs (one process, and two processes with token labelling); bf16 autocast and
-torch.compile on the CPU."""
+"""Classification trainer end to end in subprocesses: 2-process gloo training and evaluation through both launchers
+(against one process, this one); runs killed after their first epoch, resumed, stopped inside the next epoch by a
+scheduler's SIGUSR1 and resumed again, compared with uninterrupted runs (one process, and two processes with token
+labelling); bf16 autocast and torch.compile on the CPU."""
 from __future__ import annotations
 
 import json
@@ -85,8 +85,10 @@ def test_two_process_gloo_training_and_evaluation(data, tmp_path):
     run([sys.executable, "-m", "torch.distributed.launch", "--nproc_per_node=2", f"--master_port={free_port()}",
          "--use_env", str(MAIN), *RECIPE, "--data-path", str(data_bad), "--eval", "--resume",
          str(out / "checkpoint.pth"), "--output_dir", str(ev2)])
-    run([sys.executable, str(MAIN), *RECIPE, "--data-path", str(data_bad), "--eval",
-         "--resume", str(out / "checkpoint.pth"), "--output_dir", str(ev1)])
+    from image_classification import main as ic_main  # one process: this one
+
+    ic_main.main([*RECIPE, "--data-path", str(data_bad), "--eval", "--resume", str(out / "checkpoint.pth"),
+                  "--output_dir", str(ev1)])
     e2, e1 = (json.loads((d / "eval.json").read_text()) for d in (ev2, ev1))
     n_val = len(list((data / "val").rglob("*.png")))
     assert e2["count"] == e1["count"] == n_val
@@ -104,11 +106,7 @@ def kill_after_first_epoch(cmd: list[str], out: Path) -> None:
             assert proc.poll() is None and time.time() < deadline, "first epoch did not finish"
             time.sleep(0.02)
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # mid-way through the second epoch
-        except ProcessLookupError:
-            pass
-        proc.wait()
+        kill_run(proc)  # mid-way through the second epoch
     assert torch.load(out / "checkpoint.pth", weights_only=True)["epoch"] == 0
     assert len(records(out)) == 1
 
@@ -124,18 +122,48 @@ def assert_same_run(straight: Path, resumed: Path, keys: tuple[str, ...], parts:
             torch.testing.assert_close(cb[part][k], v, rtol=1e-5, atol=1e-7, msg=f"{part}.{k}")
 
 
-def worker_pid(launcher: subprocess.Popen, rank: int) -> int:
-    """The pid of the worker of ``rank`` that torchrun (``launcher``) started."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def kill_run(proc: subprocess.Popen) -> None:
+    """SIGKILL a run started in a session of its own, as a node failure would: torchrun's workers first (torchrun
+    starts each in a session of its own, out of reach of a signal to its process group; it reaps them), then the
+    process group of the trainer or launcher."""
+    workers = []
+    for pid in child_pids(proc.pid):
         try:
-            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            environ = (entry / "environ").read_bytes().split(b"\0")
+            if os.getpgid(pid) != proc.pid:
+                os.kill(pid, signal.SIGKILL)
+                workers.append(pid)
+        except ProcessLookupError:
+            continue
+    deadline = time.time() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.time() < deadline:
+        time.sleep(0.02)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is ``parent``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                pids.append(int(entry.name))
         except (OSError, IndexError, ValueError):
             continue
-        if parent == launcher.pid and f"RANK={rank}".encode() in environ:
-            return int(entry.name)
+    return pids
+
+
+def worker_pid(launcher: subprocess.Popen, rank: int) -> int:
+    """The pid of the worker of ``rank`` that torchrun (``launcher``) started."""
+    for pid in child_pids(launcher.pid):
+        try:
+            if f"RANK={rank}".encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0"):
+                return pid
+        except OSError:
+            continue
     raise AssertionError(f"no worker of rank {rank} under pid {launcher.pid}")
 
 
@@ -169,26 +197,26 @@ def stop_inside_epoch(cmd: list[str], out: Path, marker: str, rank: int | None =
 
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_result(data, tmp_path):
-    """Killed (SIGKILL) after epoch 0, or stopped inside epoch 1 by SIGUSR1: resumed with --auto-resume, the run
-    ends with the weights and figures of an uninterrupted one."""
+    """Killed (SIGKILL) after epoch 0, resumed with --auto-resume from that epoch's end, the resumed run stopped
+    inside epoch 1 by SIGUSR1 and resumed again from that step: the run ends with the weights and figures of an
+    uninterrupted one."""
     cmd = [sys.executable, str(MAIN), *RECIPE, "--epochs", "2", "--data-path", str(data)]
-    straight, killed, stopped = tmp_path / "straight", tmp_path / "killed", tmp_path / "stopped"
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     run([*cmd, "--output_dir", str(straight)])
-    kill_after_first_epoch(cmd, killed)
-    run([*cmd, "--output_dir", str(killed), "--auto-resume"])
-    keys = ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema")
-    assert_same_run(straight, killed, keys, ("model", "model_ema"))
-    position, code, _ = stop_inside_epoch(cmd, stopped, "epoch 1 [3/7]")
+    kill_after_first_epoch(cmd, interrupted)
+    position, code, _ = stop_inside_epoch([*cmd, "--auto-resume"], interrupted, "epoch 1 [3/7]")
     assert code == 128 + signal.SIGUSR1 and position["world_size"] == 1 and len(position["ranks"]) == 1
-    assert [r["epoch"] for r in records(stopped)] == [0]
-    run([*cmd, "--output_dir", str(stopped), "--auto-resume"])
-    assert_same_run(straight, stopped, keys, ("model", "model_ema"))
+    assert [r["epoch"] for r in records(interrupted)] == [0]
+    run([*cmd, "--output_dir", str(interrupted), "--auto-resume"])
+    keys = ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema")
+    assert_same_run(straight, interrupted, keys, ("model", "model_ema"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def token_data(tmp_path_factory) -> tuple[Path, Path]:
     """20 train / 10 val digits and their 2 x 2 label maps from a (random) WaveFormer-T teacher, made by
-    make_token_labels.py under torchrun with two processes."""
+    make_token_labels.py under torchrun with two processes. Session scope: the slow tests run first, tests of other
+    files between the two that use it, which would end a module-scoped fixture after the first."""
     root = tmp_path_factory.mktemp("tl")
     make_classification.build(root / "data", size=32, train_copies=2, val_copies=1, max_per_class=1)
     import timm
@@ -209,34 +237,32 @@ def token_data(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.slow
 @pytest.mark.xdist_group("token_data")  # one worker builds the shared token_data
 def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result(token_data, tmp_path):
-    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0, or stopped
-    inside epoch 1 by a SIGUSR1 that reaches rank 1 only (both ranks stop at the same step, rank 0 saves each
-    rank's state; launched by python -m wavemsa.torchrun, which ends with the workers' status and one line), and
-    resumed, it ends where an uninterrupted 2-process run ends."""
+    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0, resumed,
+    the resumed run stopped inside epoch 1 by a SIGUSR1 that reaches rank 1 only (both ranks stop at the same step,
+    rank 0 saves each rank's state; launched by python -m wavemsa.torchrun, which ends with the workers' status
+    and one line), and resumed again, it ends where an uninterrupted 2-process run ends."""
     data, labels = token_data
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(MAIN),
            "--model", "wavemsa_t", "--input-size", "64", "--batch-size", "2", "--device", "cpu", "--epochs", "2",
            "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "1", "--num_workers", "1",
            "--data-path", str(data), "--token-label", "--token-label-data", str(labels), "--token-label-size", "2",
            "--train-interpolation", "random", "--no-repeated-aug", "--model-ema", "--model-ema-decay", "0.9"]
-    straight, killed, stopped = tmp_path / "straight", tmp_path / "killed", tmp_path / "stopped"
+    straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
     p = run([*cmd, "--output_dir", str(straight)], timeout=400)
     assert "rank 0 finished" in p.stdout + p.stderr and "rank 1 finished" in p.stdout + p.stderr
     ckpt = torch.load(straight / "checkpoint.pth", weights_only=True)
     assert {"aux_head.weight", "head.weight"} <= set(ckpt["model"]) and not any(
         k.startswith(("module.", "model.")) for k in ckpt["model"])  # the plain model's keys
     assert all(r["test_count"] == 10 for r in records(straight))
-    keys = ("train_loss", "test_loss", "test_acc1", "lr", "test_loss_ema")
-    kill_after_first_epoch(cmd, killed)
-    run([*cmd, "--output_dir", str(killed), "--auto-resume"], timeout=400)
-    assert_same_run(straight, killed, keys, ("model", "model_ema"))
+    kill_after_first_epoch(cmd, interrupted)
     launcher = cmd.index("torch.distributed.run")
-    position, code, output = stop_inside_epoch([*cmd[:launcher], "wavemsa.torchrun", *cmd[launcher + 1:]], stopped,
-                                               "epoch 1 [2/5]", rank=1)
+    position, code, output = stop_inside_epoch([*cmd[:launcher], "wavemsa.torchrun", *cmd[launcher + 1:],
+                                                "--auto-resume"], interrupted, "epoch 1 [2/5]", rank=1)
     assert position["world_size"] == 2 and len(position["ranks"]) == 2
     assert code == 138 and "torchrun: the workers interrupted (SIGUSR1), exit status 138" in output
-    run([*cmd, "--output_dir", str(stopped), "--auto-resume"], timeout=400)
-    assert_same_run(straight, stopped, keys, ("model", "model_ema"))
+    run([*cmd, "--output_dir", str(interrupted), "--auto-resume"], timeout=400)
+    keys = ("train_loss", "test_loss", "test_acc1", "lr", "test_loss_ema")
+    assert_same_run(straight, interrupted, keys, ("model", "model_ema"))
 
 
 def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
@@ -269,7 +295,9 @@ def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
     from image_classification import main as ic_main
 
     data, labels = token_data
-    argv = ["--model", "wavemsa_t", "--data-path", str(data), "--input-size", "64", "--batch-size", "4",
+    # two steps of 10 images: the second runs on the weights the first updated; each new MixToken box is another
+    # graph to compile, so more steps add compile time only
+    argv = ["--model", "wavemsa_t", "--data-path", str(data), "--input-size", "64", "--batch-size", "10",
             "--device", "cpu", "--epochs", "1", "--lr", "1e-3", "--lr-base-size", "0", "--warmup-epochs", "0",
             "--num_workers", "0", "--token-label", "--token-label-data", str(labels), "--no-repeated-aug"]
     ic_main.main([*argv, "--output_dir", str(tmp_path / "eager")])

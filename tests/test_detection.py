@@ -1,7 +1,8 @@
 """Object detection / instance segmentation with MMDetection 3.x (object_detection/).
 
-Every config of configs/wavemsa builds, trains one iteration and predicts on the CPU (with the tiny
-backbone and small images, each config's detector otherwise unchanged); bad data and bad checkpoints get
+Every config of configs/wavemsa holds its published settings, and each detector builds, trains one iteration
+and predicts on the CPU (with the tiny backbone, small images and few RoIs, each config's detector otherwise
+unchanged); bad data and bad checkpoints get
 one-line errors (InputError) before the runner starts; checkpoints of the classification trainer convert and
 load into the detectors (EMA weights when the config says so); get_flops counts the backbone as the library.
 """
@@ -87,20 +88,39 @@ def _dataset(cfg_loader: dict, root: Path, split: str):
 def _tiny(cfg: Config) -> Config:
     cfg.model.backbone.update(arch="t", init_cfg=None, drop_path_rate=0.0)
     cfg.model.neck.in_channels = TINY_DIMS
+    _few_rois(cfg.model)
     return cfg
 
 
-# the detectors with several refinement stages take over ~20 s each on 2 cores
-SLOW_DETECTORS = ("cascade_mask_rcnn_", "sparse_rcnn_")
+def _few_rois(obj, most: int = 64) -> None:
+    """At most ``most`` RoIs sampled per image and stage, proposals kept and boxes scored per image (the counts
+    only: assigners, samplers, NMS and heads stay as configured). A few objects per small image need no more; the
+    configs' 512 RoIs x 3 stages, 1000 proposals (300 learnt ones for Sparse R-CNN) are most of a step's time."""
+    if isinstance(obj, (list, tuple)):
+        for v in obj:
+            _few_rois(v, most)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if k in ("num", "nms_pre", "max_per_img", "num_proposals") and isinstance(v, int) and v > most:
+                obj[k] = most
+            else:
+                _few_rois(v, most)
 
 
-@pytest.mark.parametrize("config", [pytest.param(c, marks=pytest.mark.slow) if c.stem.startswith(SLOW_DETECTORS)
-                                    else c for c in CONFIGS], ids=[c.stem for c in CONFIGS])
-def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Path):
+# The B configs differ from the S ones only in the backbone arch and channels (test_recipes.py:
+# test_the_b_configs_differ_from_s_only_where_the_originals_do), which the small run replaces by the tiny ones:
+# their small runs would repeat the S runs. test_config_holds_the_published_settings checks every config.
+SMALL_RUN_CONFIGS = [c for c in CONFIGS if "_b_" not in c.name]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_config_holds_the_published_settings(config: Path):
+    from wavemsa.backbone import WaveFormerBackbone
+
     cfg = Config.fromfile(str(config))
-    # the published settings the config is for
     assert cfg.model.backbone.type == "WaveFormer" and cfg.model.backbone.arch in ("s", "b")
     assert cfg.model.backbone.init_cfg.checkpoint.endswith(f"wavemsa_{cfg.model.backbone.arch}_in1k.pth")
+    assert list(cfg.model.neck.in_channels) == WaveFormerBackbone(arch=cfg.model.backbone.arch).out_channels
     assert cfg.optim_wrapper.optimizer.type == "AdamW"
     assert cfg.optim_wrapper.type == "AmpOptimWrapper"  # the originals train every config in fp16
     assert cfg.train_cfg.max_epochs == (36 if "3x" in config.stem else 12)
@@ -110,6 +130,12 @@ def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Pat
     adapt_to_device(cfg)  # fp16 and SyncBN configs run on the CPU
     assert torch.cuda.is_available() or cfg.optim_wrapper.type == "OptimWrapper"
 
+
+@pytest.mark.parametrize("config", SMALL_RUN_CONFIGS, ids=[c.stem for c in SMALL_RUN_CONFIGS])
+def test_config_trains_one_iteration_and_predicts(config: Path, coco_digits: Path):
+    cfg = Config.fromfile(str(config))
+    cfg.launcher = "none"
+    adapt_to_device(cfg)  # fp16 and SyncBN configs run on the CPU
     init_default_scope("mmdet")
     _tiny(cfg)
     model = MODELS.build(cfg.model)

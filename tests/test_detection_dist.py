@@ -14,6 +14,8 @@ from ports import free_port
 
 pytest.importorskip("mmdet", reason="the OpenMMLab stack is not installed (make install)")
 
+from wavemsa.mm import evaluate  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DET = ROOT / "object_detection"
 DEMO_CONFIG = DET / "configs" / "demo" / "mask_rcnn_wavemsa_t_fpn_digits.py"
@@ -50,11 +52,11 @@ def test_two_process_training_and_testing(tmp_path):
     assert "Distributed training: True" in log and "GPU number: 2" in log  # world size 2 (gloo on CPU)
     assert "Epoch(train) [1][2/2]" in log  # 8 images / (2 processes x 2) = 2 iterations per process
 
-    # the same checkpoint evaluated by one process, by two under torchrun and by two srun tasks (results
-    # gathered over gloo) agree
+    # the same checkpoint evaluated by one process (this one, tools/test.py's code), by two under torchrun and by
+    # two srun tasks (tools/test.py itself; results gathered over gloo) agree
     single, double, slurm = tmp_path / "single.json", tmp_path / "double.json", tmp_path / "slurm.json"
-    _run([sys.executable, str(DET / "tools" / "test.py"), str(DEMO_CONFIG), str(ckpt), "--work-dir",
-          str(tmp_path / "t1"), "--metrics-json", str(single), *common])
+    evaluate.main([str(DEMO_CONFIG), str(ckpt), "--work-dir", str(tmp_path / "t1"), "--metrics-json", str(single),
+                   *common], "detection")
     _run(["bash", str(DET / "dist_test.sh"), str(DEMO_CONFIG), str(ckpt), "2", "--work-dir", str(tmp_path / "t2"),
           "--metrics-json", str(double), *common])
     env = dict(fake_srun_env(tmp_path), GPUS="2", GPUS_PER_NODE="2")

@@ -100,9 +100,10 @@ def test_classification_slurm_test_matches_one_process(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
     assert "world size 2" in out and "rank 0 finished" in out and "rank 1 finished" in out
-    subprocess.run([sys.executable, str(ROOT / "image_classification" / "main.py"), "--config", str(CONFIG),
-                    "--eval", "--resume", str(ckpt), *common, "--output_dir", str(tmp_path / "one")],
-                   check=True, capture_output=True, timeout=300, cwd=ROOT)
+    from image_classification import main as ic_main  # one process: this one
+
+    ic_main.main(["--config", str(CONFIG), "--eval", "--resume", str(ckpt), *common, "--output_dir",
+                  str(tmp_path / "one")])
     two, one = (json.loads((tmp_path / d / "eval.json").read_text()) for d in ("two", "one"))
     assert two["count"] == one["count"] == len(list((data / "val").rglob("*.png")))
     assert two["acc1"] == pytest.approx(one["acc1"]) and two["loss"] == pytest.approx(one["loss"], rel=1e-5)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -20,8 +20,9 @@ SEG_DEMO = ROOT / "semantic_segmentation" / "configs" / "demo" / "upernet_wavems
 
 mmengine = pytest.importorskip("mmengine", reason="the OpenMMLab stack is not installed (make install)")
 
-from wavemsa.errors import InputError  # noqa: E402
+from wavemsa.errors import InputError, run_main  # noqa: E402
 from wavemsa.mm import checkpoint as mm_checkpoint  # noqa: E402
+from wavemsa.mm import evaluate  # noqa: E402
 from wavemsa.mm.config import add_common_args, load_config  # noqa: E402
 from wavemsa.mm.device import adapt_to_device, enable_amp, slurm_environment  # noqa: E402
 from wavemsa.mm.outputs import plot_training, write_json_atomic  # noqa: E402
@@ -142,18 +143,21 @@ def test_checkpoint_must_cover_the_model(tmp_path):
         mm_checkpoint.check_checkpoint_fits(model, other)
 
 
-def test_known_bad_input_is_one_line_with_exit_status_2(tmp_path):
-    """As a user runs it: a truncated checkpoint given to the detection test.py (CheckpointFitHook reads it)."""
+def test_known_bad_input_is_one_line_with_exit_status_2(tmp_path, capsys):
+    """A truncated checkpoint given to the detection test.py (CheckpointFitHook reads it), through the tool's
+    ``run`` in this process (test_entry_points.py runs the tool itself as a process)."""
     sys.path.insert(0, str(ROOT / "datasets"))
     from make_coco import make_coco
 
     make_coco(tmp_path / "coco", num_train=1, num_val=4, seed=3, min_size=96, max_size=128, max_objects=3)
     bad = tmp_path / "epoch_4.pth"
     bad.write_bytes(b"PK\x03\x04 truncated")
-    proc = subprocess.run([sys.executable, str(ROOT / "object_detection/tools/test.py"), str(DET_DEMO), str(bad),
-                           "--work-dir", str(tmp_path / "w"), "--data-root", str(tmp_path / "coco")],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
-    last = proc.stderr.strip().splitlines()[-1]
-    assert proc.returncode == 2, proc.stderr[-3000:]
+    capsys.readouterr()
+    code = run_main(partial(evaluate.main, task="detection"), [str(DET_DEMO), str(bad), "--work-dir",
+                                                               str(tmp_path / "w"), "--data-root",
+                                                               str(tmp_path / "coco")], prog="test.py")
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert code == 2, err[-3000:]
     assert last.startswith("test.py: error: ") and f"{bad}: not a readable PyTorch checkpoint" in last
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err

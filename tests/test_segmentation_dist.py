@@ -1,6 +1,6 @@
 """Two processes train through semantic_segmentation/tools/slurm_train.sh (srun, here a stand-in running the
-tasks on this machine, gloo on the CPU); the checkpoint evaluated by one process (tools/test.py) and by two
-(dist_test.sh, torchrun) gives the same metrics. The demo config with the tiny backbone on a
+tasks on this machine, gloo on the CPU); the checkpoint evaluated by one process (tools/test.py's code, in this
+process) and by two (dist_test.sh, torchrun) gives the same metrics. The demo config with the tiny backbone on a
 tiny built-in ADE20K-format set."""
 from __future__ import annotations
 
@@ -17,6 +17,8 @@ from ports import free_port
 pytest.importorskip("mmseg", reason="the OpenMMLab stack is installed by `make install-mm`")
 
 from test_segmentation import REPO, SEG, make_ade20k, small_config  # noqa: E402
+
+from wavemsa.mm import evaluate  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -48,8 +50,8 @@ def test_two_process_training_and_single_vs_two_process_testing(tmp_path: Path):
     ckpt = work / "iter_3.pth"
     assert ckpt.is_file()
 
-    run([sys.executable, str(SEG / "tools" / "test.py"), str(cfg), str(ckpt), "--work-dir", str(tmp_path / "t1")],
-        cwd=tmp_path)
+    # one process (this one, tools/test.py's code) and two (tools/test.py itself under torchrun)
+    evaluate.main([str(cfg), str(ckpt), "--work-dir", str(tmp_path / "t1")], "segmentation")
     run([str(SEG / "tools" / "dist_test.sh"), str(cfg), str(ckpt), "2", "--work-dir", str(tmp_path / "t2")],
         cwd=tmp_path)
     single, double = (json.loads((tmp_path / t / "metrics.json").read_text()) for t in ("t1", "t2"))

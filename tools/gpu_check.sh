@@ -7,14 +7,14 @@
 # GPU_CHECK_RUNS="eager compiled" runs only those (e.g. to split the check over two calls of limited length).
 #
 #   bash tools/gpu_check.sh            on a machine with a CUDA GPU (PYTHON: the interpreter, default python3)
-#   bash tools/gpu_check.sh --smoke    the same runs shortened on the CPU: tiny models, 64x64, batch 2,
+#   bash tools/gpu_check.sh --smoke    the same runs shortened on the CPU: tiny models, 64x64, batch 2, one thread,
 #                                      compiled with the eager backend (no code generation), no CUDA graphs
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 PY=${PYTHON:-python3}
 DIR=${GPU_CHECK_DIR:-output/gpu_check}
 if [[ "${1:-}" == "--smoke" ]]; then
-    COMMON=(--models wavemsa_t wavemsa_t:fused pvt_v2_b0 --device cpu --threads 2 --img-size 64 --batch-size 2
+    COMMON=(--models wavemsa_t wavemsa_t:fused pvt_v2_b0 --device cpu --threads 1 --img-size 64 --batch-size 2
             --num-classes 10 --warmup 1 --repeats 1)
     RUNS=("eager --check --ops --profile" "compiled --compile --compile-backend eager --check")
 else
