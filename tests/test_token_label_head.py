@@ -89,3 +89,24 @@ def test_mix_token_box_covers_whole_last_stage_tokens_on_the_stem_grid():
     model.forward_train(torch.randn(4, 3, 128, 96), box=box)  # stem grid 32 x 24, last-stage grid 4 x 3
     torch.testing.assert_close(seen["mixed"], swap_box(seen["stem"], (32, 24), box, 8), rtol=0, atol=0)
     assert not torch.equal(seen["mixed"], seen["stem"])
+
+
+def test_compiled_forward_train_traces_once_whatever_the_box():
+    """Under torch.compile the MixToken box (new every step) stays out of the traced graphs: no recompilation
+    after the first steps (each new box would otherwise be a new graph, and after torch's cache limit the rest of
+    the network would run uncompiled). The eager backend traces exactly as inductor does, without generating code."""
+    from torch._dynamo.utils import counters
+
+    model = timm.create_model("wavemsa_t", num_classes=5, token_label=True).train()
+    step = torch.compile(model.forward_train, backend="eager", dynamic=False)
+    x = torch.randn(4, 3, 64, 64)
+    torch._dynamo.reset()
+    counters.clear()
+    boxes = set()
+    for i in range(6):
+        if i == 2:
+            traced = counters["stats"]["unique_graphs"]
+        boxes.add(step(x)[2])
+    assert len(boxes) > 2  # the boxes did change
+    assert counters["stats"]["unique_graphs"] == traced
+    torch._dynamo.reset()

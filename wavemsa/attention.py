@@ -120,11 +120,9 @@ class FrequencyFinerConv(nn.Conv2d):
         self.register_buffer("band_mix", mix, persistent=False)
 
     def folded_weight(self) -> torch.Tensor:
-        w = self.weight  # (O, C, k, k), stored channels_last (WaveFormer): memory order (O, k, k, band, C / 4)
-        O, C, kh, kw = w.shape
-        bands = w.permute(0, 2, 3, 1).reshape(O * kh * kw, 4, C // 4)  # a view of that memory
-        mix = self.band_mix.to(w.dtype).expand(bands.shape[0], 4, 4)  # a view: DDP broadcasts the (4, 4) buffer
-        return torch.bmm(mix, bands).view(O, kh, kw, C).permute(0, 3, 1, 2)
+        w = self.weight
+        mix = self.band_mix.to(w.dtype).expand(w.shape[0], 4, 4)  # a view: DDP broadcasts the (4, 4) buffer
+        return torch.bmm(mix, w.view(w.shape[0], 4, -1)).view_as(w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fold:

@@ -283,17 +283,18 @@ class WaveFormer(nn.Module):
 
     @torch.no_grad()
     def _weights_in_gradient_layout(self) -> None:
-        """Store every conv weight with channels_last strides, the layout its gradient comes back in from the
-        channels_last activations, so that autograd (and DDP's gradient buckets) take the gradient as it comes
-        instead of copying it into the standard layout at every step. State dicts still hold the standard layout
-        (:func:`_standard_layout`: safetensors needs contiguous tensors). The channel-wavelet convs' grouped
-        weights only build a dense weight (WaveConv1x1) and are left alone."""
+        """Store each depth-wise conv weight (C, 1, k, k) with channels_last strides, the layout its gradient
+        comes back in from the channels_last activations. Both layouts count as contiguous for such a weight, so
+        autograd keeps the gradient's strides and DDP would otherwise find them differing from its bucket views
+        (it warns "grad strides do not match bucket view strides" and copies them at every step). Dense convs
+        keep the standard layout: autograd brings their gradients to it, and state dicts stay contiguous for
+        safetensors (``timm.models.save_for_hf``). The channel-wavelet convs' weights only build a dense weight
+        (WaveConv1x1) and are left alone."""
         wave_convs = {id(m.conv) for m in self.modules() if isinstance(m, WaveConv1x1)}
         for m in self.modules():
-            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs:
+            if isinstance(m, nn.Conv2d) and id(m) not in wave_convs and m.weight.shape[1] == 1:
                 # empty_like + copy_ restrides even when the weight already counts as channels_last
                 m.weight.data = torch.empty_like(m.weight, memory_format=torch.channels_last).copy_(m.weight)
-                m.register_state_dict_post_hook(_standard_layout)
 
     @staticmethod
     def _init_weights(m: nn.Module) -> None:
@@ -446,16 +447,11 @@ class WaveFormer(nn.Module):
         """
         if self.aux_head is None or self.global_pool != "token":
             return self.forward(x)
-        used: list[tuple[Box, tuple[int, int]]] = []
-
-        def mix(module: nn.Module, args: tuple, out: torch.Tensor) -> torch.Tensor:
-            B, H, W, C = out.shape  # the stem's (B, H/4, W/4, C) map
-            grid = (math.ceil(H / self.pooling_scale), math.ceil(W / self.pooling_scale))
-            drawn = box if box is not None else rand_token_box(grid, self.beta)
-            used.append((drawn, grid))
-            return swap_box(out.reshape(B, H * W, C), (H, W), drawn, self.pooling_scale).reshape(B, H, W, C)
-
-        hook = self.stages[0].embed.register_forward_hook(mix) if self.mix_token and self.training else None
+        used: list[tuple[Box, tuple[int, int]]] = []  # the box drawn in this pass and its grid
+        hook = None
+        if self.mix_token and self.training:
+            hook = self.stages[0].embed.register_forward_hook(
+                lambda module, args, out: _mix_stem(out, box, self.beta, self.pooling_scale, used))
         try:
             x = self.forward_features(x)
         finally:
@@ -463,10 +459,8 @@ class WaveFormer(nn.Module):
                 hook.remove()
         x = self.head_drop(self.forward_tokens_head(x.flatten(2).transpose(1, 2)))
         cls, aux = self.head(x[:, 0]), self.aux_head(x[:, 1:])
-        if not used:
-            return cls, aux, (0, 0, 0, 0)
-        drawn, grid = used[0]
-        return cls, swap_box(aux, grid, drawn), drawn
+        aux, drawn = _unmix(aux, used)
+        return cls, aux, drawn
 
     @torch.jit.ignore
     def fuse(self) -> "WaveFormer":
@@ -479,13 +473,26 @@ class WaveFormer(nn.Module):
         return fuse_for_inference(self)
 
 
-def _standard_layout(module: nn.Module, state_dict: dict, prefix: str, local_metadata: dict) -> None:
-    """State-dict post-hook of a conv: its channels_last weight as a contiguous copy (the parameter itself, as
-    ``keep_vars=True`` returns it, stays as it is)."""
-    key = prefix + "weight"
-    weight = state_dict.get(key)
-    if weight is not None and not isinstance(weight, nn.Parameter) and not weight.is_contiguous():
-        state_dict[key] = weight.contiguous()
+# MixToken's box changes every step. Under torch.compile both helpers run eagerly and the box never enters a
+# compiled graph, which would otherwise guard on its numbers and recompile for each new box.
+@torch.compiler.disable
+def _mix_stem(out: torch.Tensor, box: Box | None, beta: float, scale: int, used: list) -> torch.Tensor:
+    """The stem's (B, H, W, C) map with ``box`` (drawn on the last-stage grid when None, and appended to ``used``
+    with that grid) mixed in from the mirrored batch position."""
+    B, H, W, C = out.shape
+    grid = (math.ceil(H / scale), math.ceil(W / scale))
+    drawn = box if box is not None else rand_token_box(grid, beta)
+    used.append((drawn, grid))
+    return swap_box(out.reshape(B, H * W, C), (H, W), drawn, scale).reshape(B, H, W, C)
+
+
+@torch.compiler.disable
+def _unmix(aux: torch.Tensor, used: list) -> tuple[torch.Tensor, Box]:
+    """Per-token logits (B, N, K) un-mixed by the box of ``used`` (none: unchanged), and that box."""
+    if not used:
+        return aux, (0, 0, 0, 0)
+    drawn, grid = used[0]
+    return swap_box(aux, grid, drawn), drawn
 
 
 def _cfg(url: str = "", **kwargs) -> dict:
