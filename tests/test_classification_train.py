@@ -123,9 +123,9 @@ def assert_same_run(straight: Path, resumed: Path, keys: tuple[str, ...], parts:
 
 
 def kill_run(proc: subprocess.Popen) -> None:
-    """SIGKILL a run started in a session of its own, as a node failure would: torchrun's workers first (torchrun
-    starts each in a session of its own, out of reach of a signal to its process group; it reaps them), then the
-    process group of the trainer or launcher."""
+    """SIGKILL a run started as the leader of its own process group, as a node failure would: torchrun's workers
+    first (torchrun puts each in a process group of its own, out of reach of a signal to the launcher's group; it
+    reaps them), then the process group of the trainer or launcher."""
     workers = []
     for pid in child_pids(proc.pid):
         try:
@@ -215,8 +215,8 @@ def test_killed_run_resumes_to_the_same_result(data, tmp_path):
 @pytest.fixture(scope="session")
 def token_data(tmp_path_factory) -> tuple[Path, Path]:
     """20 train / 10 val digits and their 2 x 2 label maps from a (random) WaveFormer-T teacher, made by
-    make_token_labels.py under torchrun with two processes. Session scope: the slow tests run first, tests of other
-    files between the two that use it, which would end a module-scoped fixture after the first."""
+    make_token_labels.py under torchrun with two processes. Built once per test process: the slow tests run
+    first, with tests of other files between the two that use it, which would end a module-scoped fixture."""
     root = tmp_path_factory.mktemp("tl")
     make_classification.build(root / "data", size=32, train_copies=2, val_copies=1, max_per_class=1)
     import timm
