@@ -4,8 +4,8 @@ In training, the tokens inside a random box of the last-stage grid come from the
 batch position (``x.flip(0)``). The box is drawn on the last-stage grid (h x w tokens) and applied to the
 stem's tokens scaled by the stride ratio (``scale``, 8 for stem stride 4 and last-stage stride 32), so
 that it covers whole last-stage tokens. A box is ``(y1, x1, y2, x2)`` in last-stage tokens, end exclusive.
-Both helpers run eagerly under ``torch.compile`` (the box changes every step; compiled, each new box
-would be a new graph).
+Every helper that sees a box runs eagerly under ``torch.compile``: the box changes every step, and a box inside a
+compiled graph would make its numbers guards, so that each new box recompiled the pass.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import math
 
 import torch
 
-__all__ = ["Box", "box_fraction", "rand_token_box", "swap_box"]
+__all__ = ["Box", "box_fraction", "mix_stem_tokens", "rand_token_box", "swap_box", "unmix_tokens"]
 
 Box = tuple[int, int, int, int]
 
@@ -61,3 +61,24 @@ def swap_box(tokens: torch.Tensor, grid: tuple[int, int], box: Box, scale: int =
     out = maps.clone()
     out[:, y1:y2, x1:x2] = maps.flip(0)[:, y1:y2, x1:x2]
     return out.reshape(B, N, C)
+
+
+@torch.compiler.disable
+def mix_stem_tokens(stem: torch.Tensor, box: Box | None, beta: float, scale: int, used: list) -> torch.Tensor:
+    """MixToken on the stem's (B, H, W, C) map: ``box`` (drawn on the last-stage grid, ``scale`` times coarser,
+    when None) mixed in from the mirrored batch position; the box and that grid are appended to ``used``."""
+    B, H, W, C = stem.shape
+    grid = (math.ceil(H / scale), math.ceil(W / scale))
+    drawn = box if box is not None else rand_token_box(grid, beta)
+    used.append((drawn, grid))
+    return swap_box(stem.reshape(B, H * W, C), (H, W), drawn, scale).reshape(B, H, W, C)
+
+
+@torch.compiler.disable
+def unmix_tokens(aux: torch.Tensor, used: list) -> tuple[torch.Tensor, Box]:
+    """Per-token logits (B, N, K) on the last-stage grid un-mixed by the box in ``used`` (none: unchanged), and
+    that box ((0, 0, 0, 0) when none)."""
+    if not used:
+        return aux, (0, 0, 0, 0)
+    drawn, grid = used[0]
+    return swap_box(aux, grid, drawn), drawn

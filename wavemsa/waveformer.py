@@ -30,7 +30,7 @@ from torch import nn
 from .attention import FREQUENCY_FINER_INPUTS, Attention, ClassAttention, WaveAttention
 from .checkpoint import check_weights_fit, filter_classification_state_dict
 from .fuse import ConvBnReLU, fuse_for_inference
-from .token_label import Box, rand_token_box, swap_box
+from .token_label import Box, mix_stem_tokens, unmix_tokens
 from .wave_conv import WaveConv1x1
 
 __all__ = ["WaveFormer", "ARCH_SETTINGS", "RECOMMENDED_DROP_PATH", "MIN_INPUT_SIZE"]
@@ -451,7 +451,7 @@ class WaveFormer(nn.Module):
         hook = None
         if self.mix_token and self.training:
             hook = self.stages[0].embed.register_forward_hook(
-                lambda module, args, out: _mix_stem(out, box, self.beta, self.pooling_scale, used))
+                lambda module, args, out: mix_stem_tokens(out, box, self.beta, self.pooling_scale, used))
         try:
             x = self.forward_features(x)
         finally:
@@ -459,7 +459,7 @@ class WaveFormer(nn.Module):
                 hook.remove()
         x = self.head_drop(self.forward_tokens_head(x.flatten(2).transpose(1, 2)))
         cls, aux = self.head(x[:, 0]), self.aux_head(x[:, 1:])
-        aux, drawn = _unmix(aux, used)
+        aux, drawn = unmix_tokens(aux, used)
         return cls, aux, drawn
 
     @torch.jit.ignore
@@ -471,28 +471,6 @@ class WaveFormer(nn.Module):
         if self.training:
             raise RuntimeError("fuse() is for inference: call model.eval() first")
         return fuse_for_inference(self)
-
-
-# MixToken's box changes every step. Under torch.compile both helpers run eagerly and the box never enters a
-# compiled graph, which would otherwise guard on its numbers and recompile for each new box.
-@torch.compiler.disable
-def _mix_stem(out: torch.Tensor, box: Box | None, beta: float, scale: int, used: list) -> torch.Tensor:
-    """The stem's (B, H, W, C) map with ``box`` (drawn on the last-stage grid when None, and appended to ``used``
-    with that grid) mixed in from the mirrored batch position."""
-    B, H, W, C = out.shape
-    grid = (math.ceil(H / scale), math.ceil(W / scale))
-    drawn = box if box is not None else rand_token_box(grid, beta)
-    used.append((drawn, grid))
-    return swap_box(out.reshape(B, H * W, C), (H, W), drawn, scale).reshape(B, H, W, C)
-
-
-@torch.compiler.disable
-def _unmix(aux: torch.Tensor, used: list) -> tuple[torch.Tensor, Box]:
-    """Per-token logits (B, N, K) un-mixed by the box of ``used`` (none: unchanged), and that box."""
-    if not used:
-        return aux, (0, 0, 0, 0)
-    drawn, grid = used[0]
-    return swap_box(aux, grid, drawn), drawn
 
 
 def _cfg(url: str = "", **kwargs) -> dict:
