@@ -262,7 +262,7 @@ def train_or_evaluate(args, info: DistInfo, stop: Interruption) -> dict:
         step_model = torch.nn.parallel.DistributedDataParallel(
             step_model, device_ids=[device.index] if device.type == "cuda" else None)
     if args.compile:  # the training step; static shapes: fixed batch (drop_last) and image size
-        step_model = torch.compile(step_model, dynamic=False,
+        step_model = torch.compile(step_model, dynamic=False, backend=args.compile_backend,
                                    mode=None if args.compile_mode == "default" else args.compile_mode)
 
     train_loader, val_loader = build_loaders(args, train_set, val_set, info.rank, info.world_size,

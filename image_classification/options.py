@@ -23,13 +23,17 @@ log = logging.getLogger("image_classification")
 
 SCHEDULERS = ("constant", "cosine", "multistep", "plateau", "poly", "rsqrt", "step", "tanh")  # create_scheduler_v2
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")  # torch.compile
+# torch.compile backends of --compile-backend (torch._dynamo.list_backends(), as timm's --torchcompile): inductor
+# generates fused kernels; aot_eager traces the same forward and backward graphs and runs them with aten's kernels
+# (for checking a model's graphs without compiling code)
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
 CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
 # Options that do not change what a run computes (where it writes, how it loads and reports, how far it goes now):
 # they may differ between a run and its resumption. Every other option does.
 RUN_OPTIONS = frozenset({"config", "output_dir", "resume", "auto_resume", "allow_changed_options", "eval",
                          "num_workers", "pin_mem", "print_freq", "local_rank", "device", "stop_epoch", "compile",
-                         "compile_mode"})
+                         "compile_mode", "compile_backend"})
 
 
 def optimizer_name(text: str) -> str:
@@ -141,7 +145,10 @@ def get_parser() -> argparse.ArgumentParser:
     add("--device", type=device, default="cuda", help="cuda (falls back to cpu without a GPU) or cpu")
     add("--amp", default="auto", choices=["auto", "none", "bf16", "fp16"],
         help="torch.amp autocast dtype; auto: fp16 on CUDA, none on the CPU")
-    add("--compile", action="store_true", help="run the training step through torch.compile (inductor)")
+    add("--compile", action="store_true", help="run the training step through torch.compile")
+    add("--compile-backend", default="inductor", choices=COMPILE_BACKENDS,
+        help="torch.compile backend of --compile (aot_eager: the compiled graphs on aten's kernels, no code "
+        "generated)")
     add("--compile-mode", default="default", choices=COMPILE_MODES,
         help="torch.compile mode of --compile; reduce-overhead and max-autotune replay the fixed-shape training "
         "step as CUDA graphs (CUDA only)")
@@ -166,6 +173,11 @@ def check_options(args, device_type: str = "cpu") -> None:
     is where the run goes ('cpu' or 'cuda')."""
     if args.compile_mode != "default" and not args.compile:
         raise InputError(f"--compile-mode {args.compile_mode} is a mode of --compile; add --compile")
+    if args.compile_backend != "inductor" and not args.compile:
+        raise InputError(f"--compile-backend {args.compile_backend} is a backend of --compile; add --compile")
+    if args.compile_mode != "default" and args.compile_backend != "inductor":
+        raise InputError(f"--compile-mode {args.compile_mode} is a mode of the inductor backend, not of "
+                         f"--compile-backend {args.compile_backend}")
     if args.compile and args.compile_mode in CUDA_GRAPH_MODES and device_type != "cuda":
         raise InputError(f"--compile-mode {args.compile_mode} replays the training step as CUDA graphs, which need a "
                          "CUDA device; on the CPU use --compile (mode default) or --compile-mode "

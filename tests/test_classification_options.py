@@ -110,13 +110,17 @@ def test_configs_build_on_base_files(tmp_path):
 
 
 def test_compile_modes_are_checked_before_anything_runs(tiny_data, capsys):
-    """A CUDA-graphs mode on the CPU, or a mode without --compile, is one line; the CPU modes are accepted."""
+    """A CUDA-graphs mode on the CPU, a mode or backend without --compile, or a mode with a backend other than
+    inductor, is one line; the CPU modes are accepted."""
     base = [*TINY_RUN, "--data-path", str(tiny_data)]
     for extra, message in [(["--compile", "--compile-mode", "reduce-overhead"],
                             "--compile-mode reduce-overhead replays the training step as CUDA graphs, which need a "
                             "CUDA device"),
                            (["--compile", "--compile-mode", "max-autotune"], "--compile-mode max-autotune replays"),
-                           (["--compile-mode", "max-autotune-no-cudagraphs"], "is a mode of --compile; add --compile")]:
+                           (["--compile-mode", "max-autotune-no-cudagraphs"], "is a mode of --compile; add --compile"),
+                           (["--compile-backend", "aot_eager"], "is a backend of --compile; add --compile"),
+                           (["--compile", "--compile-backend", "aot_eager", "--compile-mode",
+                             "max-autotune-no-cudagraphs"], "is a mode of the inductor backend")]:
         assert run_main(ic_main.main, base + extra, prog="main.py") == 2
         err = capsys.readouterr().err
         assert message in err and "Traceback" not in err, err

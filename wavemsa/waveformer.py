@@ -168,7 +168,10 @@ class Stage(nn.Module):
         self.grad_checkpointing = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.embed(x)
+        return self.forward_blocks(self.embed(x))
+
+    def forward_blocks(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedded (B, H, W, C) map through the blocks and the closing norm -> (B, C, H, W)."""
         B, H, W, C = x.shape
         feat_size = [H, W]
         x = x.reshape(B, -1, C)
@@ -447,16 +450,16 @@ class WaveFormer(nn.Module):
         """
         if self.aux_head is None or self.global_pool != "token":
             return self.forward(x)
+        # MixToken between the stem and the first blocks, at this level rather than in a hook inside a stage: the
+        # eager helpers then split the compiled pass into a few whole graphs (a break inside the stage's loop
+        # over its blocks would leave each block a graph of its own)
+        x = self.stages[0].embed(check_image_batch(x, self.in_chans))
         used: list[tuple[Box, tuple[int, int]]] = []  # the box drawn in this pass and its grid
-        hook = None
         if self.mix_token and self.training:
-            hook = self.stages[0].embed.register_forward_hook(
-                lambda module, args, out: mix_stem_tokens(out, box, self.beta, self.pooling_scale, used))
-        try:
-            x = self.forward_features(x)
-        finally:
-            if hook is not None:
-                hook.remove()
+            x = mix_stem_tokens(x, box, self.beta, self.pooling_scale, used)
+        x = self.stages[0].forward_blocks(x)
+        for stage in self.stages[1:]:
+            x = stage(x)
         x = self.head_drop(self.forward_tokens_head(x.flatten(2).transpose(1, 2)))
         cls, aux = self.head(x[:, 0]), self.aux_head(x[:, 1:])
         aux, drawn = unmix_tokens(aux, used)
