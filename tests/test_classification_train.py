@@ -237,10 +237,10 @@ def token_data(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.mark.slow
 @pytest.mark.xdist_group("token_data")  # one worker builds the shared token_data
 def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result(token_data, tmp_path):
-    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: killed after epoch 0, resumed,
-    the resumed run stopped inside epoch 1 by a SIGUSR1 that reaches rank 1 only (both ranks stop at the same step,
-    rank 0 saves each rank's state; launched by python -m wavemsa.torchrun, which ends with the workers' status
-    and one line), and resumed again, it ends where an uninterrupted 2-process run ends."""
+    """Token labelling (MixToken, label maps, aux head) under 2-process gloo DDP: stopped inside epoch 1 by a
+    SIGUSR1 that reaches rank 1 only (both ranks stop at the same step, rank 0 saves each rank's state; launched by
+    python -m wavemsa.torchrun, which ends with the workers' status and one line) and resumed, the run ends where an
+    uninterrupted 2-process run ends. (A killed run's resume from its last epoch: test_killed_run_resumes_...)"""
     data, labels = token_data
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(MAIN),
            "--model", "wavemsa_t", "--input-size", "64", "--batch-size", "2", "--device", "cpu", "--epochs", "2",
@@ -254,7 +254,6 @@ def test_two_process_token_labelling_run_finishes_and_resumes_to_the_same_result
     assert {"aux_head.weight", "head.weight"} <= set(ckpt["model"]) and not any(
         k.startswith(("module.", "model.")) for k in ckpt["model"])  # the plain model's keys
     assert all(r["test_count"] == 10 for r in records(straight))
-    kill_after_first_epoch(cmd, interrupted)
     launcher = cmd.index("torch.distributed.run")
     position, code, output = stop_inside_epoch([*cmd[:launcher], "wavemsa.torchrun", *cmd[launcher + 1:],
                                                 "--auto-resume"], interrupted, "epoch 1 [2/5]", rank=1)

@@ -1,8 +1,8 @@
 """The launchers: what every slurm_*.sh passes to srun (a stand-in srun that runs the tasks on this machine, and
 a stand-in python that records what each task gets), the usage messages of dist_*.sh / slurm_*.sh, and
 image_classification/slurm_test.sh end to end (two srun tasks, gloo on the CPU, evaluate a checkpoint as one
-process does). The detection and segmentation slurm scripts run for real in test_detection_dist.py and
-test_segmentation_dist.py. Also: ``import wavemsa`` stays free of OpenMMLab."""
+process does). Segmentation's slurm_train.sh runs for real in test_segmentation_dist.py. Also: ``import wavemsa``
+stays free of OpenMMLab."""
 from __future__ import annotations
 
 import json
