@@ -291,8 +291,8 @@ def test_bf16_autocast_trains_on_the_cpu_and_resumes(tmp_path):
 def test_compiled_training_step_gives_the_eager_loss(token_data, tmp_path):
     """--compile runs the token-labelling training step (MixToken boxes outside the graphs) with the eager losses,
     within float tolerance. The aot_eager backend traces the forward and backward graphs that inductor compiles
-    and runs them on aten's kernels: inductor's own code generation would add about two minutes of C++ builds on
-    2 cores (its results are compared with eager ones by tools/benchmark.py's compiled rows)."""
+    and runs them on aten's kernels: inductor's own code generation would add a C++ build per kernel, the longest
+    part of the suite on 2 cores (its results are compared with eager ones by tools/benchmark.py's compiled rows)."""
     from image_classification import main as ic_main
 
     data, labels = token_data
