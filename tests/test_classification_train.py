@@ -200,14 +200,18 @@ def test_killed_run_resumes_to_the_same_result(data, tmp_path):
     """Killed (SIGKILL) after epoch 0, resumed with --auto-resume from that epoch's end, the resumed run stopped
     inside epoch 1 by SIGUSR1 and resumed again from that step: the run ends with the weights and figures of an
     uninterrupted one."""
-    cmd = [sys.executable, str(MAIN), *RECIPE, "--epochs", "2", "--data-path", str(data)]
+    from image_classification import main as ic_main
+
+    options = [*RECIPE, "--epochs", "2", "--data-path", str(data)]
+    cmd = [sys.executable, str(MAIN), *options]
     straight, interrupted = tmp_path / "straight", tmp_path / "interrupted"
-    run([*cmd, "--output_dir", str(straight)])
+    torch.set_num_threads(1)  # as the processes (OMP_NUM_THREADS=1): the runs here are those of one process too
+    ic_main.main([*options, "--output_dir", str(straight)])  # in this process, as the last resume
     kill_after_first_epoch(cmd, interrupted)
     position, code, _ = stop_inside_epoch([*cmd, "--auto-resume"], interrupted, "epoch 1 [3/7]")
     assert code == 128 + signal.SIGUSR1 and position["world_size"] == 1 and len(position["ranks"]) == 1
     assert [r["epoch"] for r in records(interrupted)] == [0]
-    run([*cmd, "--output_dir", str(interrupted), "--auto-resume"])
+    ic_main.main([*options, "--output_dir", str(interrupted), "--auto-resume"])
     keys = ("train_loss", "test_loss", "test_acc1", "test_acc5", "lr", "test_loss_ema")
     assert_same_run(straight, interrupted, keys, ("model", "model_ema"))
 
