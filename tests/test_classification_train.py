@@ -1,7 +1,8 @@
-"""Classification trainer end to end in subprocesses: 2-process gloo training and evaluation through both launchers
-(against one process, this one); runs killed after their first epoch, resumed, stopped inside the next epoch by a
-scheduler's SIGUSR1 and resumed again, compared with uninterrupted runs (one process, and two processes with token
-labelling); bf16 autocast and torch.compile on the CPU."""
+"""Classification trainer end to end in subprocesses: 2-process gloo training (slurm_train.sh, two srun tasks) and
+evaluation (the original's torch.distributed.launch) against one process, this one; runs killed after their first
+epoch, resumed, stopped inside the next epoch by a scheduler's SIGUSR1 and resumed again, compared with uninterrupted
+runs (one process, and two processes with token labelling under torchrun); bf16 autocast and torch.compile on the
+CPU."""
 from __future__ import annotations
 
 import json
@@ -22,6 +23,7 @@ MAIN = ROOT / "image_classification" / "main.py"
 sys.path.insert(0, str(ROOT / "datasets"))
 
 import make_classification  # noqa: E402
+from fake_slurm import fake_srun_env  # noqa: E402
 from ports import free_port  # noqa: E402
 
 # a small but complete recipe: RandAugment, random erasing, Mixup/CutMix, repeated augmentation, EMA, drop path
@@ -62,10 +64,18 @@ def test_two_process_gloo_training_and_evaluation(data, tmp_path):
         (data_bad / "train" / str(c) / f"corrupt_{c}.png").write_bytes(b"\x89PNG truncated")
     (data_bad / "val" / "2" / "corrupt_val.png").write_bytes(b"")
     out = tmp_path / "out"
-    p = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(MAIN),
-             *RECIPE, "--epochs", "1", "--data-path", str(data_bad), "--output_dir", str(out)])
+    # trained by two srun tasks (image_classification/slurm_train.sh; a stand-in srun runs them here); the config
+    # names only the model, the options do the rest
+    config = tmp_path / "recipe.py"
+    config.write_text("model = 'wavemsa_t'\n")
+    srun_env = dict(fake_srun_env(tmp_path), GPUS="2", GPUS_PER_NODE="2", MASTER_PORT=free_port(),
+                    OMP_NUM_THREADS="1")
+    p = subprocess.run(["bash", str(ROOT / "image_classification" / "slurm_train.sh"), "cpu", "cls_train", str(config),
+                        *RECIPE, "--epochs", "1", "--data-path", str(data_bad), "--output_dir", str(out)],
+                       cwd=ROOT, env=srun_env, capture_output=True, text=True, timeout=240)
     text = p.stdout + p.stderr
-    assert "rank 0 finished" in text and "rank 1 finished" in text
+    assert p.returncode == 0, text[-4000:]
+    assert "world size 2" in text and "rank 0 finished" in text and "rank 1 finished" in text
     # skipped with a warning naming the file, the epoch goes on
     assert f"skipping unreadable image '{data_bad / 'train'}" in text and "corrupt_val.png" in text
     (rec,) = records(out)
