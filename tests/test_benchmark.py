@@ -47,7 +47,7 @@ def test_side_by_side_run_writes_tables_json_chart_and_record(tmp_path):
         assert r["img_per_s"] == pytest.approx(2000 / r["latency_ms"], rel=0.01)
         assert r["spread_ms"][0] <= r["latency_ms"] <= r["spread_ms"][1]
         assert r["vs_baseline"] == pytest.approx(r["img_per_s"] / rows["pvt_v2_b0", mode]["img_per_s"], rel=0.01)
-        assert r["peak_mib"] >= 0 and r["cpu_ms"] > 0
+        assert r["peak_mib"] >= 0 and r["cpu_ms"] > 0 and r["faulted_mib"] >= 0
     # same weights: the unfused model is the reference itself, the fused one differs by float rounding only
     assert rows["wavemsa_t", "infer"]["max_abs_diff"] == 0
     assert 0 <= rows["wavemsa_t:fused", "infer"]["max_abs_diff"] < 1e-4 * rows["wavemsa_t", "infer"]["max_abs"]
@@ -71,7 +71,7 @@ def test_side_by_side_run_writes_tables_json_chart_and_record(tmp_path):
             assert {"stem", "attention", "FFN"} <= set(parts) and prof["profiled_step_ms"] > 0
     md = out.with_suffix(".md").read_text()
     assert md.startswith(f"`{meta['command']}`") and "allocator: default" in md
-    assert "| model | mode | img/s | latency ms (min-max) | CPU ms | peak MiB | vs pvt_v2_b0 |" in md
+    assert "| model | mode | img/s | latency ms (min-max) | CPU ms | faulted MiB | peak MiB | vs pvt_v2_b0 |" in md
     assert "| pvt_v2_b0 | infer |" in md and "| 1.00x |" in md
     total = ops["infer"]["wavemsa_t"]["total"], ops["infer"]["pvt_v2_b0"]["total"]
     assert f"| total | {total[0]} |" in md and f"{total[0] / total[1]:.2f}x" in md
@@ -152,6 +152,12 @@ def test_parts_of_waveformer_and_pvt_modules():
 def test_peak_rss_of_a_step():
     peak = benchmark.peak_rss_mib(lambda: torch.ones(16 * 2**20).mul(2))  # two 64 MiB tensors at once
     assert 100 < peak < 400
+
+
+def test_faulted_memory_counts_fresh_pages():
+    before = benchmark.faulted_mib()
+    torch.ones(16 * 2**20).mul(2)  # two 64 MiB tensors, above any glibc mmap threshold: fresh pages
+    assert 100 < benchmark.faulted_mib() - before < 400
 
 
 @pytest.mark.parametrize("args, message", [

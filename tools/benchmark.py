@@ -6,12 +6,13 @@
 (``torch.inference_mode``) and ``train`` (forward, cross-entropy, backward, AdamW; GradScaler under float16). Per
 mode the models step **interleaved** (A, B, A, B, ...) for ``--warmup`` + ``--repeats`` rounds; the table has the
 median step (img/s, latency; CPU ms: the process's CPU time, all threads, which waiting for a busy machine's cores
-does not inflate), peak memory and img/s relative to ``--baseline`` (default: the last model). Only ratios of one
-run compare; absolute figures move with the machine and its load (the load average is reported).
-Peak memory is what one step adds at its peak: on CUDA ``max_memory_allocated`` less the memory allocated before
-(largest over the timed steps); on the CPU the resident memory of one extra step (free heap pages returned by
-glibc's ``malloc_trim``, the kernel's peak mark reset, then VmHWM - VmRSS). The CPU allocator
-is the project's set-up (``wavemsa.allocator``; ``WAVEMSA_CPU_ALLOCATOR=default`` keeps glibc's defaults).
+does not inflate; faulted MiB: the process's minor page faults times the page size, the fresh pages the kernel had
+to map and zero, which the CPU allocator set-up avoids), peak memory and img/s relative to ``--baseline`` (default:
+the last model). Only ratios of one run compare; absolute figures move with the machine and its load (the load
+average is reported). Peak memory is what one step adds at its peak: on CUDA ``max_memory_allocated`` less the
+memory allocated before (largest over the timed steps); on the CPU the resident memory of one extra step (free heap
+pages returned by glibc's ``malloc_trim``, the kernel's peak mark reset, then VmHWM - VmRSS). The CPU allocator is
+the project's set-up (``wavemsa.allocator``; ``WAVEMSA_CPU_ALLOCATOR=default`` keeps glibc's defaults).
 
 ``--ops`` counts the operators one eager step dispatches, exactly: every ``aten`` op a ``TorchDispatchMode`` sees
 (composite ops such as ``linear`` or ``dropout`` count as what they decompose into) except views and aliases
@@ -33,6 +34,7 @@ import contextlib
 import copy
 import ctypes
 import os
+import resource
 import statistics
 import sys
 import time
@@ -191,6 +193,7 @@ class Runner:
         self.forward = torch.compile(model, mode=compile_mode, backend=compile_backend) if compile_backend else model
         self.times: list[float] = []
         self.cpu_times: list[float] = []  # process CPU time of each timed step, all threads
+        self.faulted: list[float] = []  # MiB faulted in by each timed step
         self.peak_mib = 0.0
         if mode == "train":
             self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
@@ -223,18 +226,23 @@ class Runner:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             before = torch.cuda.memory_allocated(self.device)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, f0 = time.perf_counter(), time.process_time(), faulted_mib()
         self.step()
         sync(self.device)
-        dt, cpu = time.perf_counter() - t0, time.process_time() - c0
+        dt, cpu, faulted = time.perf_counter() - t0, time.process_time() - c0, faulted_mib() - f0
         if self.device.type == "cuda":
             self.peak_mib = max(self.peak_mib, (torch.cuda.max_memory_allocated(self.device) - before) / 2**20)
-        return dt, cpu
+        return dt, cpu, faulted
 
 
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def faulted_mib() -> float:
+    """Memory (MiB) this process has faulted in so far: its minor page faults times the page size."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt * resource.getpagesize() / 2**20
 
 
 def _proc_status_mib(key: str) -> float:
@@ -349,10 +357,11 @@ def run(args: argparse.Namespace) -> dict:
                    for label, name, suffix in specs if mode == "infer" or suffix != "fused"]
         for r in range(args.warmup + args.repeats):
             for runner in runners:
-                dt, cpu = runner.timed_step()
+                dt, cpu, faulted = runner.timed_step()
                 if r >= args.warmup:
                     runner.times.append(dt)
                     runner.cpu_times.append(cpu)
+                    runner.faulted.append(faulted)
         for runner in runners:
             row = dict(model=runner.label, mode=mode)
             if runner.times:
@@ -361,6 +370,7 @@ def run(args: argparse.Namespace) -> dict:
                 row.update(img_per_s=round(args.batch_size / median, 3), latency_ms=round(1000 * median, 1),
                            spread_ms=[round(1000 * min(runner.times), 1), round(1000 * max(runner.times), 1)],
                            cpu_ms=round(1000 * statistics.median(runner.cpu_times), 1),
+                           faulted_mib=round(statistics.median(runner.faulted), 1),
                            peak_mib=None if peak is None else round(peak, 1))
             if args.check and mode == "infer":
                 ref = references[runner.label.partition(":")[0]]
@@ -418,10 +428,10 @@ def markdown(report: dict) -> str:
              f"timm {meta['timm']}; load average {', '.join(map(str, meta['load_average']))}; {meta['date']}"]
     timed = [r for r in report["results"] if "img_per_s" in r]
     if timed:
-        lines += ["", f"| model | mode | img/s | latency ms (min-max) | CPU ms | peak MiB | vs {base} |",
-                  "|---|---|---:|---:|---:|---:|---:|"]
+        lines += ["", f"| model | mode | img/s | latency ms (min-max) | CPU ms | faulted MiB | peak MiB | vs {base} |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|"]
         lines += [f"| {r['model']} | {r['mode']} | {r['img_per_s']:.2f} | {r['latency_ms']:.0f} "
-                  f"({r['spread_ms'][0]:.0f}-{r['spread_ms'][1]:.0f}) | {r['cpu_ms']:.0f} | "
+                  f"({r['spread_ms'][0]:.0f}-{r['spread_ms'][1]:.0f}) | {r['cpu_ms']:.0f} | {r['faulted_mib']:.0f} | "
                   f"{'-' if r['peak_mib'] is None else round(r['peak_mib'])} | "
                   f"{format(r['vs_baseline'], '.2f') + 'x' if 'vs_baseline' in r else '-'} |" for r in timed]
     checked = [r for r in report["results"] if "max_abs_diff" in r]
