@@ -18,8 +18,8 @@ the project's set-up (``wavemsa.allocator``; ``WAVEMSA_CPU_ALLOCATOR=default`` k
 (composite ops such as ``linear`` or ``dropout`` count as what they decompose into) except views and aliases
 (``is_view`` schemas: ``view``, ``transpose``, ``expand``, ``detach``, ...) and :data:`NOT_COMPUTE` (ops that only
 allocate or describe a tensor). A training step counts forward, loss and backward; the optimizer step is shown apart
-(its count depends on the optimizer's implementation, not on the model). ``--profile``: each part's time in one
-eager step (self CPU time; on CUDA kernel time and kernels); ``--trace DIR`` also writes Chrome traces. Parts
+(its count depends on the optimizer's implementation, not on the model). ``--profile``: each part's median time over
+three eager steps (self CPU time; on CUDA kernel time and kernels); ``--trace DIR`` also writes Chrome traces. Parts
 (:func:`part_of`): stem, downsample, WBB, attention, FFN, norm, head, other, loss, optimizer; forward ops by module
 hooks, backward ops by the part that created their autograd node. ``--check``: each inference output vs the float32
 eager output of the unfused model (TF32 off), i.e. fused vs unfused, reduced precision vs float32, compiled vs eager.
@@ -288,27 +288,41 @@ def _event_part(event, tracker: PartTracker) -> str:
     return "other"
 
 
+PROFILED_STEPS = 3
+
+
 def profile_parts(runner: Runner, trace: Path | None = None) -> dict:
-    """Each part's time in one eager step (CPU: self CPU time; CUDA: kernel time and kernel count)."""
+    """Each part's median time over :data:`PROFILED_STEPS` eager steps (CPU: self CPU time; CUDA: kernel time and
+    kernel count); ``trace``: the last step's Chrome trace goes there."""
     cuda = runner.device.type == "cuda"
     activities = [torch.profiler.ProfilerActivity.CPU] + [torch.profiler.ProfilerActivity.CUDA] * cuda
-    with PartTracker(runner.model) as tracker, torch.profiler.profile(activities=activities) as prof:
-        t0 = time.perf_counter()
-        runner.step(tracker)
-        sync(runner.device)
-        wall = time.perf_counter() - t0
+    steps, walls = [], []
+    for _ in range(PROFILED_STEPS):
+        with PartTracker(runner.model) as tracker, torch.profiler.profile(activities=activities) as prof:
+            t0 = time.perf_counter()
+            runner.step(tracker)
+            sync(runner.device)
+            walls.append(time.perf_counter() - t0)
+        ms: Counter = Counter()
+        kernels: Counter = Counter()
+        for e in prof.events():
+            part = _event_part(e, tracker)
+            ms[part] += (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1000
+            kernels[part] += len(e.kernels)
+        steps.append((ms, kernels))
     if trace is not None:
         trace.mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(trace / f"{runner.label.replace(':', '-')}_{runner.mode}.json"))
-    ms: Counter = Counter()
-    kernels: Counter = Counter()
-    for e in prof.events():
-        part = _event_part(e, tracker)
-        ms[part] += (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1000
-        kernels[part] += len(e.kernels)
-    parts = {p: dict(ms=round(ms[p], 2), **({"kernels": kernels[p]} if cuda else {})) for p in PARTS if p in ms}
-    parts["total"] = dict(ms=round(sum(ms.values()), 2), **({"kernels": sum(kernels.values())} if cuda else {}))
-    return dict(parts=parts, profiled_step_ms=round(1000 * wall, 1))
+    parts = {}
+    for p in PARTS:
+        if any(p in ms for ms, _ in steps):
+            parts[p] = dict(ms=round(statistics.median(ms[p] for ms, _ in steps), 2))
+            if cuda:
+                parts[p]["kernels"] = statistics.median_low(k[p] for _, k in steps)
+    parts["total"] = dict(ms=round(sum(v["ms"] for v in parts.values()), 2))
+    if cuda:
+        parts["total"]["kernels"] = sum(v["kernels"] for p, v in parts.items() if p != "total")
+    return dict(parts=parts, profiled_step_ms=round(1000 * statistics.median(walls), 1))
 
 
 # ---- the run -----------------------------------------------------------------------------------------------
@@ -446,7 +460,7 @@ def markdown(report: dict) -> str:
                              d["parts"].get(p.split(" ")[0]), rows)
     for mode, per_model in report["profile"].items():
         unit = "kernel ms" if meta["device"].startswith("cuda") else "self CPU ms"
-        lines += ["", f"Time per part of one {mode} step ({unit}, profiled):", ""]
+        lines += ["", f"Time per part of one {mode} step ({unit}, profiled, median of {PROFILED_STEPS} steps):", ""]
         lines += _part_table(per_model, base, lambda d, p: d["parts"].get(p, {}).get("ms"), (*PARTS, "total"))
         if meta["device"].startswith("cuda"):
             lines += ["", f"Kernels per {mode} step:", ""]
@@ -519,7 +533,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=non_negative_int, default=5, help="timed rounds (0: no timing)")
     p.add_argument("--check", action="store_true", help="compare inference outputs with float32 eager unfused")
     p.add_argument("--ops", action="store_true", help="count the operators of one step per part")
-    p.add_argument("--profile", action="store_true", help="time of one step per part (torch.profiler)")
+    p.add_argument("--profile", action="store_true", help="time per part of a step, median of three (torch.profiler)")
     p.add_argument("--trace", type=Path, help="with --profile: write Chrome traces into this folder")
     p.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     p.add_argument("--plot", action="store_true", help="with --out: also OUT.png, the ratios as bars")
