@@ -32,7 +32,8 @@ def run_tool(*args: str, env: dict | None = None) -> subprocess.CompletedProcess
 def test_side_by_side_run_writes_tables_json_chart_and_record(tmp_path):
     out, record = tmp_path / "bench", tmp_path / "record.json"
     proc = run_tool("--models", "wavemsa_t", "wavemsa_t:fused", "pvt_v2_b0", *TINY, "--warmup", "0", "--repeats",
-                    "2", "--check", "--ops", "--profile", "--out", str(out), "--plot", "--record", str(record),
+                    "2", "--check", "--ops", "--profile", "--profile-steps", "2", "--out", str(out), "--plot",
+                    "--record", str(record),
                     env={"WAVEMSA_CPU_ALLOCATOR": "default"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.with_suffix(".json").read_text())

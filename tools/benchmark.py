@@ -19,10 +19,11 @@ the project's set-up (``wavemsa.allocator``; ``WAVEMSA_CPU_ALLOCATOR=default`` k
 (``is_view`` schemas: ``view``, ``transpose``, ``expand``, ``detach``, ...) and :data:`NOT_COMPUTE` (ops that only
 allocate or describe a tensor). A training step counts forward, loss and backward; the optimizer step is shown apart
 (its count depends on the optimizer's implementation, not on the model). ``--profile``: each part's median time over
-three eager steps (self CPU time; on CUDA kernel time and kernels); ``--trace DIR`` also writes Chrome traces. Parts
-(:func:`part_of`): stem, downsample, WBB, attention, FFN, norm, head, other, loss, optimizer; forward ops by module
-hooks, backward ops by the part that created their autograd node. ``--check``: each inference output vs the float32
-eager output of the unfused model (TF32 off), i.e. fused vs unfused, reduced precision vs float32, compiled vs eager.
+``--profile-steps`` eager steps (self CPU time; on CUDA kernel time and kernels); ``--trace DIR`` also writes Chrome
+traces. Parts (:func:`part_of`): stem, downsample, WBB, attention, FFN, norm, head, other, loss, optimizer; forward
+ops by module hooks, backward ops by the part that created their autograd node. ``--check``: each inference output
+vs the float32 eager output of the unfused model (TF32 off), i.e. fused vs unfused, reduced precision vs float32,
+compiled vs eager.
 
     python tools/benchmark.py --models wavemsa_s wavemsa_s:fused pvt_v2_b2 --threads 2 --batch-size 16 --check
     python tools/benchmark.py --models wavemsa_s pvt_v2_b2 --batch-size 2 --repeats 0 --ops   # counts only
@@ -288,16 +289,13 @@ def _event_part(event, tracker: PartTracker) -> str:
     return "other"
 
 
-PROFILED_STEPS = 3
-
-
-def profile_parts(runner: Runner, trace: Path | None = None) -> dict:
-    """Each part's median time over :data:`PROFILED_STEPS` eager steps (CPU: self CPU time; CUDA: kernel time and
-    kernel count); ``trace``: the last step's Chrome trace goes there."""
+def profile_parts(runner: Runner, steps: int = 3, trace: Path | None = None) -> dict:
+    """Each part's median time over ``steps`` profiled eager steps (CPU: self CPU time; CUDA: kernel time and kernel
+    count); ``trace``: the last step's Chrome trace goes there."""
     cuda = runner.device.type == "cuda"
     activities = [torch.profiler.ProfilerActivity.CPU] + [torch.profiler.ProfilerActivity.CUDA] * cuda
-    steps, walls = [], []
-    for _ in range(PROFILED_STEPS):
+    per_step, walls = [], []
+    for _ in range(steps):
         with PartTracker(runner.model) as tracker, torch.profiler.profile(activities=activities) as prof:
             t0 = time.perf_counter()
             runner.step(tracker)
@@ -309,16 +307,16 @@ def profile_parts(runner: Runner, trace: Path | None = None) -> dict:
             part = _event_part(e, tracker)
             ms[part] += (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1000
             kernels[part] += len(e.kernels)
-        steps.append((ms, kernels))
+        per_step.append((ms, kernels))
     if trace is not None:
         trace.mkdir(parents=True, exist_ok=True)
         prof.export_chrome_trace(str(trace / f"{runner.label.replace(':', '-')}_{runner.mode}.json"))
     parts = {}
     for p in PARTS:
-        if any(p in ms for ms, _ in steps):
-            parts[p] = dict(ms=round(statistics.median(ms[p] for ms, _ in steps), 2))
+        if any(p in ms for ms, _ in per_step):
+            parts[p] = dict(ms=round(statistics.median(ms[p] for ms, _ in per_step), 2))
             if cuda:
-                parts[p]["kernels"] = statistics.median_low(k[p] for _, k in steps)
+                parts[p]["kernels"] = statistics.median_low(k[p] for _, k in per_step)
     parts["total"] = dict(ms=round(sum(v["ms"] for v in parts.values()), 2))
     if cuda:
         parts["total"]["kernels"] = sum(v["kernels"] for p, v in parts.items() if p != "total")
@@ -394,7 +392,7 @@ def run(args: argparse.Namespace) -> dict:
             if args.ops:
                 ops.setdefault(mode, {})[runner.label] = count_ops(runner)
             if args.profile:
-                profiles.setdefault(mode, {})[runner.label] = profile_parts(runner, args.trace)
+                profiles.setdefault(mode, {})[runner.label] = profile_parts(runner, args.profile_steps, args.trace)
         del runners
     baseline = {r["mode"]: r.get("img_per_s") for r in results if r["model"] == args.baseline}
     for r in results:
@@ -406,8 +404,9 @@ def run(args: argparse.Namespace) -> dict:
                 threads=torch.get_num_threads(), batch_size=args.batch_size, img_size=args.img_size,
                 dtype=args.dtype, compile=backend and f"{backend}, mode {args.compile_mode or 'default'}",
                 allocator=state if device.type == "cpu" else "cuda", baseline=args.baseline, warmup=args.warmup,
-                repeats=args.repeats, torch=torch.__version__, timm=timm.__version__,
-                load_average=[round(v, 2) for v in os.getloadavg()], date=time.strftime("%Y-%m-%d %H:%M %Z"))
+                repeats=args.repeats, profile_steps=args.profile_steps, torch=torch.__version__,
+                timm=timm.__version__, load_average=[round(v, 2) for v in os.getloadavg()],
+                date=time.strftime("%Y-%m-%d %H:%M %Z"))
     return dict(meta=meta, results=results, ops=ops, profile=profiles)
 
 
@@ -460,7 +459,8 @@ def markdown(report: dict) -> str:
                              d["parts"].get(p.split(" ")[0]), rows)
     for mode, per_model in report["profile"].items():
         unit = "kernel ms" if meta["device"].startswith("cuda") else "self CPU ms"
-        lines += ["", f"Time per part of one {mode} step ({unit}, profiled, median of {PROFILED_STEPS} steps):", ""]
+        lines += ["", f"Time per part of one {mode} step ({unit}, profiled, median of {meta['profile_steps']} steps):",
+                  ""]
         lines += _part_table(per_model, base, lambda d, p: d["parts"].get(p, {}).get("ms"), (*PARTS, "total"))
         if meta["device"].startswith("cuda"):
             lines += ["", f"Kernels per {mode} step:", ""]
@@ -533,7 +533,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--repeats", type=non_negative_int, default=5, help="timed rounds (0: no timing)")
     p.add_argument("--check", action="store_true", help="compare inference outputs with float32 eager unfused")
     p.add_argument("--ops", action="store_true", help="count the operators of one step per part")
-    p.add_argument("--profile", action="store_true", help="time per part of a step, median of three (torch.profiler)")
+    p.add_argument("--profile", action="store_true", help="time per part of a step (torch.profiler)")
+    p.add_argument("--profile-steps", type=positive_int, default=3, help="--profile's median of so many steps")
     p.add_argument("--trace", type=Path, help="with --profile: write Chrome traces into this folder")
     p.add_argument("--out", type=Path, help="write OUT.json and OUT.md")
     p.add_argument("--plot", action="store_true", help="with --out: also OUT.png, the ratios as bars")

@@ -16,7 +16,7 @@ DIR=${GPU_CHECK_DIR:-output/gpu_check}
 if [[ "${1:-}" == "--smoke" ]]; then
     COMMON=(--models wavemsa_t wavemsa_t:fused pvt_v2_b0 --device cpu --threads 1 --img-size 64 --batch-size 2
             --num-classes 10 --warmup 1 --repeats 1)
-    RUNS=("eager --check --ops --profile" "compiled --compile --compile-backend eager --check")
+    RUNS=("eager --check --ops --profile --profile-steps 1" "compiled --compile --compile-backend eager --check")
 else
     COMMON=(--models wavemsa_s wavemsa_s:fused pvt_v2_b2 --device cuda --dtype float16 --batch-size 64
             --warmup 3 --repeats 10)
