@@ -242,7 +242,8 @@ def sync(device: torch.device) -> None:
 
 
 def faulted_mib() -> float:
-    """Memory (MiB) this process has faulted in so far: its minor page faults times the page size."""
+    """Memory (MiB) this process has faulted in so far: its minor page faults times the base page size (a
+    transparent huge page counts as one base page)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt * resource.getpagesize() / 2**20
 
 
